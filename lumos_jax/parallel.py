@@ -1,0 +1,145 @@
+# Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
+"""Device mesh, logical-axis rules and sharding helpers.
+
+Parameters and activations carry logical axis names; one rules table maps them to the mesh axes
+('data', 'fsdp', 'tensor'). Weight dims and activation dims have separate names (`embed` vs
+`act_embed`) because FSDP shards the weights' embed dim but not the activations'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Iterator, Sequence
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+MESH_AXES = ('data', 'fsdp', 'tensor')
+BATCH_AXES = ('data', 'fsdp')
+
+LogicalRules = Sequence[tuple[str, Any]]
+
+DEFAULT_RULES: LogicalRules = (
+    # activations
+    ('act_batch', BATCH_AXES),
+    ('act_length', None),
+    ('act_embed', None),
+    ('act_heads', 'tensor'),
+    ('act_kv_heads', 'tensor'),
+    ('act_mlp', 'tensor'),
+    ('act_vocab', 'tensor'),
+    # weights
+    ('layers', None),
+    ('vocab', 'tensor'),
+    ('embed', 'fsdp'),
+    ('heads', 'tensor'),
+    ('kv_heads', 'tensor'),
+    ('mlp', 'tensor'),
+    ('head_dim', None),
+    ('norm', None),
+    ('qk_norm', None),
+    # KV cache
+    ('cache_batch', BATCH_AXES),
+    ('cache_length', None),
+    ('cache_kv_heads', 'tensor'),
+)
+
+_rules_stack: list[LogicalRules] = [DEFAULT_RULES]
+
+
+@contextlib.contextmanager
+def axis_rules(rules: LogicalRules) -> Iterator[None]:
+  """Temporarily replaces the logical-axis rules."""
+  _rules_stack.append(tuple(rules))
+  try:
+    yield
+  finally:
+    _rules_stack.pop()
+
+
+def current_rules() -> LogicalRules:
+  return _rules_stack[-1]
+
+
+def make_mesh(shape: Sequence[int] = (-1, 1, 1), devices=None) -> jax.sharding.Mesh:
+  """Mesh over ('data', 'fsdp', 'tensor'); a single -1 is filled with the remaining devices."""
+  devices = jax.devices() if devices is None else devices
+  shape = list(shape)
+  if len(shape) != 3:
+    raise ValueError(f'mesh.shape must have 3 entries (data, fsdp, tensor), got {tuple(shape)}')
+  if shape.count(-1) > 1:
+    raise ValueError(f'mesh.shape may contain at most one -1, got {tuple(shape)}')
+  known = math.prod(s for s in shape if s != -1)
+  if -1 in shape:
+    if len(devices) % known:
+      raise ValueError(f'mesh.shape {tuple(shape)} does not divide {len(devices)} devices')
+    shape[shape.index(-1)] = len(devices) // known
+  if math.prod(shape) != len(devices):
+    raise ValueError(f'mesh.shape {tuple(shape)} needs {math.prod(shape)} devices, have {len(devices)}')
+  return jax.make_mesh(
+      tuple(shape),
+      MESH_AXES,
+      axis_types=(jax.sharding.AxisType.Auto,) * 3,
+      devices=devices,
+  )
+
+
+def logical_to_spec(
+    logical_axes: Sequence[str | None],
+    shape: Sequence[int] | None = None,
+    mesh: Any = None,
+    rules: LogicalRules | None = None,
+) -> P:
+  """PartitionSpec for an array with the given logical axis names.
+
+  A mesh axis is used at most once; when `shape` and `mesh` are given, a dim that the mapped mesh
+  axes do not divide is left replicated (e.g. 2 KV heads on a tensor axis of 4).
+  """
+  table = dict(current_rules() if rules is None else rules)
+  used: set[str] = set()
+  spec = []
+  for dim, name in enumerate(logical_axes):
+    target = table.get(name) if name is not None else None
+    axes = () if target is None else ((target,) if isinstance(target, str) else tuple(target))
+    axes = tuple(a for a in axes if a not in used)
+    if axes and shape is not None and mesh is not None:
+      size = math.prod(mesh.shape[a] for a in axes)
+      if shape[dim] % size:
+        axes = ()
+    used.update(axes)
+    spec.append(None if not axes else axes[0] if len(axes) == 1 else axes)
+  return P(*spec)
+
+
+def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:
+  """Sharding constraint from logical names; a no-op outside a mesh context."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty:
+    return x
+  return jax.lax.with_sharding_constraint(x, logical_to_spec(logical_axes, x.shape, mesh))
+
+
+def _variable_axes(variable: nnx.Variable) -> tuple[str | None, ...]:
+  axes = variable.get_metadata().get('out_sharding')
+  if axes is None:
+    return (None,) * np.ndim(variable.get_value())
+  return tuple(axes)
+
+
+def state_shardings(state: Any, mesh: jax.sharding.Mesh) -> Any:
+  """NamedShardings for an (abstract) NNX state from its variables' logical axis metadata."""
+
+  def one(variable):
+    value = variable.get_value()
+    spec = logical_to_spec(_variable_axes(variable), value.shape, mesh)
+    return variable.replace(NamedSharding(mesh, spec))
+
+  return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
+def batch_sharding(mesh: jax.sharding.Mesh, ndim: int = 2) -> NamedSharding:
+  """Sharding of a [B, ...] input batch: batch over ('data', 'fsdp'), the rest replicated."""
+  return NamedSharding(mesh, P(BATCH_AXES, *([None] * (ndim - 1))))
