@@ -33,7 +33,9 @@ def _param(rngs: nnx.Rngs | None, shape, axes: Sequence[str], config: ModelConfi
   else:
     value = jnp.zeros(shape, jnp.float32)
   # Sharding is applied explicitly by the caller (parallel.state_shardings), not eagerly here.
-  return nnx.Param(value.astype(config.weight_dtype), sharding=tuple(axes), eager_sharding=False)
+  return nnx.Param(
+      value.astype(config.weight_dtype), out_sharding=tuple(axes), eager_sharding=False
+  )
 
 
 class RMSNorm(nnx.Module):
