@@ -70,6 +70,8 @@ def make_mesh(shape: Sequence[int] = (-1, 1, 1), devices=None) -> jax.sharding.M
   shape = list(shape)
   if len(shape) != 3:
     raise ValueError(f'mesh.shape must have 3 entries (data, fsdp, tensor), got {tuple(shape)}')
+  if any(not isinstance(s, (int, np.integer)) or (s < 1 and s != -1) for s in shape):
+    raise ValueError(f'mesh.shape entries must be positive ints or -1, got {tuple(shape)}')
   if shape.count(-1) > 1:
     raise ValueError(f'mesh.shape may contain at most one -1, got {tuple(shape)}')
   known = math.prod(s for s in shape if s != -1)
@@ -78,7 +80,9 @@ def make_mesh(shape: Sequence[int] = (-1, 1, 1), devices=None) -> jax.sharding.M
       raise ValueError(f'mesh.shape {tuple(shape)} does not divide {len(devices)} devices')
     shape[shape.index(-1)] = len(devices) // known
   if math.prod(shape) != len(devices):
-    raise ValueError(f'mesh.shape {tuple(shape)} needs {math.prod(shape)} devices, have {len(devices)}')
+    raise ValueError(
+        f'mesh.shape {tuple(shape)} needs {math.prod(shape)} devices, have {len(devices)}'
+    )
   return jax.make_mesh(
       tuple(shape),
       MESH_AXES,
@@ -98,7 +102,13 @@ def logical_to_spec(
   A mesh axis is used at most once; when `shape` and `mesh` are given, a dim that the mapped mesh
   axes do not divide is left replicated (e.g. 2 KV heads on a tensor axis of 4).
   """
-  table = dict(current_rules() if rules is None else rules)
+  if shape is not None and len(shape) != len(logical_axes):
+    raise ValueError(
+        f'logical axes {tuple(logical_axes)} do not match an array of shape {tuple(shape)}'
+    )
+  table: dict[str, Any] = {}
+  for name, target in current_rules() if rules is None else rules:
+    table.setdefault(name, target)  # first match wins, as in flax's logical_axis_rules
   used: set[str] = set()
   spec = []
   for dim, name in enumerate(logical_axes):

@@ -198,7 +198,11 @@ class Decoder(nnx.Module):
         written there and they attend to the cache buffer (lengths are not advanced).
     """
     c = self.config
-    x = jnp.take(self.embedding[...], tokens, axis=0).astype(c.compute_dtype)
+    # All-gather the table (in the compute dtype) before the lookup, as FSDP does for every
+    # weight: a gather from a table sharded along vocab or embed makes XLA fall back to
+    # replicating and re-partitioning the result ("involuntary full rematerialization").
+    table = parallel.constrain(self.embedding[...].astype(c.compute_dtype), (None, None))
+    x = jnp.take(table, tokens, axis=0)
     x = parallel.constrain(x, ('act_batch', 'act_length', 'act_embed'))
     graphdef, layer_state = nnx.split(self.layers)
     offsets = None if cache is None else cache.lengths

@@ -22,7 +22,6 @@ def create_sharded_model(config: ModelConfig, mesh: jax.sharding.Mesh, seed: int
   graphdef, abstract_state = nnx.split(abstract)
   shardings = parallel.state_shardings(abstract_state, mesh)
 
-  @jax.jit
   def init():
     return nnx.state(create_model(config, seed))
 
