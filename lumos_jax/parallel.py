@@ -140,12 +140,18 @@ def _variable_axes(variable: nnx.Variable) -> tuple[str | None, ...]:
 
 
 def state_shardings(state: Any, mesh: jax.sharding.Mesh) -> Any:
-  """NamedShardings for an (abstract) NNX state from its variables' logical axis metadata."""
+  """NamedShardings for an (abstract) pytree from its NNX variables' logical axis metadata.
 
-  def one(variable):
-    value = variable.get_value()
-    spec = logical_to_spec(_variable_axes(variable), value.shape, mesh)
-    return variable.replace(NamedSharding(mesh, spec))
+  Works on model states and on optimizer states built from them (optax keeps the variables);
+  leaves that are not variables (step counters, RNG keys) are replicated.
+  """
+
+  def one(leaf):
+    if not isinstance(leaf, nnx.Variable):
+      return NamedSharding(mesh, P())
+    value = leaf.get_value()
+    spec = logical_to_spec(_variable_axes(leaf), value.shape, mesh)
+    return leaf.replace(NamedSharding(mesh, spec))
 
   return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
 

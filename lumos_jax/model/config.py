@@ -13,6 +13,7 @@ from lumos_jax.model.rope import VARIANTS as ROPE_VARIANTS
 
 REMAT_POLICIES = ('none', 'full', 'dots', 'dots_no_batch')
 ATTENTION_IMPLS = ('dense',)
+ATTENTION_MASKS = ('frame_causal', 'causal')
 _DTYPES = ('float32', 'bfloat16', 'float16')
 
 
@@ -36,6 +37,8 @@ class ModelConfig:
     remat_policy: activation checkpointing of each scanned layer: 'none', 'full' (save nothing),
       'dots' (save matmul outputs) or 'dots_no_batch' (save weight matmuls only).
     attention_impl: attention implementation ('dense' reference for now).
+    attention_mask: 'frame_causal' (official: bidirectional inside a frame, causal across frames
+      and for text) or 'causal' (plain causal, the paper's ablation).
     init_std: standard deviation of the normal initialiser of embeddings and kernels.
   """
 
@@ -58,6 +61,7 @@ class ModelConfig:
   param_dtype: str = 'float32'
   remat_policy: str = 'none'
   attention_impl: str = 'dense'
+  attention_mask: str = 'frame_causal'
   init_std: float = 0.02
 
   def __post_init__(self):
@@ -123,6 +127,8 @@ class ModelConfig:
       fail('remat_policy', f'expected one of {REMAT_POLICIES}')
     if self.attention_impl not in ATTENTION_IMPLS:
       fail('attention_impl', f'expected one of {ATTENTION_IMPLS}')
+    if self.attention_mask not in ATTENTION_MASKS:
+      fail('attention_mask', f'expected one of {ATTENTION_MASKS}')
     for field in ('rms_norm_eps', 'qk_norm_eps', 'init_std'):
       if getattr(self, field) <= 0:
         fail(field, 'must be positive')

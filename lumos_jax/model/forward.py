@@ -39,17 +39,20 @@ class Inputs:
     return jax.tree.map(lambda x: x[index], self)
 
 
-def prepare_inputs(
-    tokens, vocab: Vocab, config: ModelConfig, *, frame_bidirectional: bool = True
-) -> Inputs:
-  """Positions, RoPE tables, spans and padding segments for right-padded tokens [B, L]."""
+def prepare_inputs(tokens, vocab: Vocab, config: ModelConfig) -> Inputs:
+  """Positions, RoPE tables, spans and padding segments for right-padded tokens [B, L].
+
+  Works on numpy arrays and, inside jit, on traced jax arrays. The attention pattern follows
+  `config.attention_mask` ('frame_causal': bidirectional inside frames; 'causal': plain causal).
+  """
   positions = layout.mm_rope_positions(tokens, vocab)
+  frame_causal = config.attention_mask == 'frame_causal'
   cos, sin = rope_cos_sin(positions, config.head_dim, config.rope_theta, config.rope_variant)
   return Inputs(
       tokens=jnp.asarray(tokens, jnp.int32),
       cos=cos,
       sin=sin,
-      spans=jnp.asarray(layout.attention_spans(tokens, vocab, frame_bidirectional)),
+      spans=jnp.asarray(layout.attention_spans(tokens, vocab, frame_causal)),
       segment_ids=jnp.asarray(layout.segment_ids(tokens, vocab)),
   )
 
