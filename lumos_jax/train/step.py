@@ -75,7 +75,7 @@ def train_step(settings: StepSettings, state: TrainState, batch: Batch) -> tuple
       'frame_losses': out.frame_losses,
       'frame_counts': out.frame_counts,
       'num_targets': out.num_targets,
-      'grad_norm': optax.global_norm(grads),
+      'grad_norm': optax.tree.norm(grads),
       'lr': s.schedule(state.step),
       'mask_ratio': mask.sum() / jnp.maximum(maskable.sum(), 1),
       'tokens': x.segment_ids.sum(),
