@@ -7,7 +7,8 @@ shape. Colours are well separated, near-pure RGB values and backgrounds are dark
 analyzer can read colour, shape and direction back from pixels.
 
 Sizes, speeds and start positions are fractions of the frame, so one attribute set renders at any
-resolution. Speeds are in frame sizes per second, so `fps` changes the sampling rate, not the motion.
+resolution. Speeds are in frame sizes per second, so `fps` changes the sampling rate, not the
+motion.
 
 Held-out split: a (shape, colour, direction) combination is held out iff
 `(2 * shape + colour + direction) % 7 == 0` on the indices into SHAPES, COLOURS and DIRECTIONS +
@@ -129,13 +130,18 @@ def _frame_hw(size: int | tuple[int, int]) -> tuple[int, int]:
   return int(height), int(width)
 
 
-def _path(attributes: Attributes, frames: int, size, fps: int):
+def _radius(size: str, height: int, width: int) -> float:
+  """Half the object's diameter, which is a whole number of pixels."""
+  return round(SIZES[size] * min(height, width)) / 2
+
+
+def _path(attributes: Attributes, frames: int, size: int | tuple[int, int], fps: int):
   """Per-frame centre (x, y) in pixels, [T] each, and the object radius in pixels."""
   if frames < 1 or fps < 1:
     raise ValueError(f'frames={frames} and fps={fps} must be positive')
   height, width = _frame_hw(size)
   scale = min(height, width)
-  radius = round(SIZES[attributes.size] * scale) / 2
+  radius = _radius(attributes.size, height, width)
   dx, dy = DIRECTIONS[attributes.direction] if attributes.direction else (0, 0)
   step = SPEEDS[attributes.speed] * scale / fps if attributes.speed else 0.0
   travel = np.round(step * np.arange(frames))  # whole pixels, so the shape is only translated
@@ -194,9 +200,17 @@ def sample_attributes(
 ) -> Attributes:
   """Draws attributes from a split whose shape stays inside the frame for the whole clip.
 
-  A one-frame clip (an image) gets a static shape. Raises ValueError if even the slow speed
-  cannot fit the clip in the frame.
+  A one-frame clip (an image) gets a static shape. Raises ValueError, whatever the draw, if a
+  large shape moving fast cannot stay inside the frame for `frames` frames at `fps`.
   """
+  height, width = _frame_hw(size)
+  travel = round(SPEEDS['fast'] * min(height, width) / fps * (frames - 1))
+  margin = math.ceil(_radius('large', height, width))  # whole-pixel centres need ceil(r) margins
+  if travel > min(height, width) - 2 * margin:
+    raise ValueError(
+        f'a large shape moving fast travels {travel} px in {frames} frames at {fps} fps, more '
+        f'than the {height}x{width} px frame leaves; use fewer frames or a higher fps'
+    )
   combo = combos(split, static=frames == 1)
   shape, colour, direction = combo[rng.integers(len(combo))]
   speed = None if direction is None else str(rng.choice(list(SPEEDS)))
@@ -208,33 +222,23 @@ def sample_attributes(
       size=str(rng.choice(list(SIZES))),
       background=str(rng.choice(list(BACKGROUNDS))),
   )
-  height, width = _frame_hw(size)
   cx, cy, r = _path(attributes, frames, size, fps)  # path centred in the frame
   # Whole-pixel shifts of the centred path that keep the shape inside (exact as fractions).
   lo_x, hi_x = math.ceil(r - cx.min()), math.floor(width - r - cx.max())
   lo_y, hi_y = math.ceil(r - cy.min()), math.floor(height - r - cy.max())
-  if lo_x > hi_x or lo_y > hi_y:
-    raise ValueError(
-        f'a {attributes.size} shape moving {direction} {speed} does not fit a {frames}-frame '
-        f'clip of {height}x{width} px at {fps} fps; use fewer frames or a higher fps'
-    )
   shift_x, shift_y = int(rng.integers(lo_x, hi_x + 1)), int(rng.integers(lo_y, hi_y + 1))
   start = ((cx[0] + shift_x) / width, (cy[0] + shift_y) / height)
   return dataclasses.replace(attributes, start=start)
 
 
 def caption(attributes: Attributes, rng: np.random.Generator) -> str:
-  """A caption naming the shape, colour and (for moving shapes) direction, from a random template."""
-  words = dict(
-      shape=attributes.shape,
-      colour=attributes.colour,
-      size=attributes.size,
-      background=attributes.background,
-  )
-  if attributes.direction is None:
+  """A caption from a random template; it always names the shape, colour and any direction."""
+  a = attributes
+  words = dict(shape=a.shape, colour=a.colour, size=a.size, background=a.background)
+  if a.direction is None:
     return str(rng.choice(_IMAGE_TEMPLATES)).format(**words)
-  words['direction'] = str(rng.choice(_DIRECTION_WORDS[attributes.direction]))
-  words['speed'] = str(rng.choice(_SPEED_WORDS[attributes.speed]))
+  words['direction'] = str(rng.choice(_DIRECTION_WORDS[a.direction]))
+  words['speed'] = str(rng.choice(_SPEED_WORDS[a.speed]))
   return str(rng.choice(_VIDEO_TEMPLATES)).format(**words)
 
 
