@@ -162,3 +162,9 @@ def history_pattern(content_length: int, ratio: float = 0.7) -> np.ndarray:
     raise AssertionError(f'history pattern lost indices: {len(idx)} < {n}')
   return idx
 
+
+
+def history_mask(blocks: jax.Array, content_length: int, ratio: float, mask_id: int) -> jax.Array:
+  """Applies the history pattern to frame blocks [..., content_length + 4] (header first)."""
+  pattern = 3 + history_pattern(content_length, ratio)
+  return blocks.at[..., pattern].set(mask_id)

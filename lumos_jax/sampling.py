@@ -1,0 +1,339 @@
+# Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
+"""Text-to-image, text-to-video and image-to-video sampling (spec section 7).
+
+Frames are generated one at a time. A frame starts fully masked (new-lines given) and is filled in
+`steps` MaskGIT iterations: classifier-free guidance between the conditional sequence and the
+unconditional one (the same sequence from video_start on, spec 7.3), both rows in ONE batched
+forward pass; sampling over the visual vocabulary only; the least confident tokens (log-prob plus
+annealed Gumbel noise) are re-masked following the cosine schedule. A finished frame enters the KV
+cache history-masked with the fixed AR-DF pattern (spec 7.6), so that history looks like the
+tube-masked context frames seen in training; the returned tokens are the unmasked ones.
+
+Shapes are fixed per (batch, resolution, frame count, prompt bucket): the per-frame function is
+jitted once and called for every frame with the frame index as data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable, Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lumos_jax import ardf, layout
+from lumos_jax.model import Decoder, init_cache
+from lumos_jax.model.rope import rope_cos_sin
+from lumos_jax.vocab import Vocab
+
+TEMPERATURE_MODES = ('official', 'per_frame')
+_PROMPT_BUCKET = 32  # prompt widths are padded to a multiple of this to bound recompilation
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+  """Sampler settings; defaults are the official T2V inference (spec 7.1).
+
+  Attributes:
+    steps: MaskGIT iterations per frame.
+    cfg_scale: guidance scale g (logits = uncond + g * (cond - uncond)); None disables guidance
+      and runs the conditional rows only.
+    temperature: initial Gumbel temperature.
+    temperature_mode: 'official' anneals tau <- tau * (1 - (s + 1) / steps) cumulatively over the
+      whole video and never resets it, so every frame after the first generated one is decoded at
+      tau = 0 (spec 7.5 item 9, as the official weights were evaluated); 'per_frame' restarts the
+      same schedule from `temperature` at every frame, so every frame is decoded like the first.
+    history_mask_ratio: fraction of each finished frame's content masked before it enters the
+      cache (official 0.7).
+    top_k: keep the k most likely codes (0: all); top_p: nucleus mass (1.0: all).
+    use_cache: False recomputes the whole sequence at every step (reference path for tests).
+  """
+
+  steps: int = 50
+  cfg_scale: float | None = 15.0
+  temperature: float = 1.0
+  temperature_mode: str = 'official'
+  history_mask_ratio: float = 0.7
+  top_k: int = 0
+  top_p: float = 1.0
+  use_cache: bool = True
+
+  def __post_init__(self):
+    def fail(field, msg):
+      raise ValueError(f'sample.{field}={getattr(self, field)!r}: {msg}')
+
+    if self.steps < 1:
+      fail('steps', 'must be >= 1')
+    if self.cfg_scale is not None and self.cfg_scale < 0:
+      fail('cfg_scale', 'must be >= 0 or None')
+    if self.temperature < 0:
+      fail('temperature', 'must be >= 0')
+    if self.temperature_mode not in TEMPERATURE_MODES:
+      fail('temperature_mode', f'expected one of {TEMPERATURE_MODES}')
+    if not 0 < self.history_mask_ratio <= 1:
+      fail('history_mask_ratio', 'must lie in (0, 1]')
+    if self.top_k < 0:
+      fail('top_k', 'must be >= 0')
+    if not 0 < self.top_p <= 1:
+      fail('top_p', 'must lie in (0, 1]')
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+  """What to generate, for a batch of prompts.
+
+  height, width are in latents (multiples of vocab.latent_per_grid); duration/fps are the RGB
+  values written in the video header; given_frames (I2V) are [k, height, width] codes per prompt.
+  """
+
+  prompts: Sequence[Sequence[int]]  # text ids per sample (no BOS / separator)
+  num_frames: int  # latent frames in the output, given ones included
+  height: int
+  width: int
+  duration: int = 1
+  fps: int = 1
+  given_frames: Sequence[np.ndarray] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Samples:
+  tokens: np.ndarray  # int32 [B, L]: the conditional sequences, video_end appended, 0-padded
+  frames: np.ndarray  # int32 [B, T, height, width] codes
+
+
+@flax.struct.dataclass
+class _FrameState:
+  codes: jax.Array  # int32 [B, N] current visual ids of the frame's N code positions
+  tau: jax.Array  # float32 scalar, carried across frames in the official mode
+
+
+def _top_k_top_p(logits: jax.Array, top_k: int, top_p: float) -> jax.Array:
+  """Keeps the top_k largest logits and the smallest prefix of mass >= top_p (others -inf)."""
+  if top_k:
+    kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+    logits = jnp.where(logits < kth, -jnp.inf, logits)
+  if top_p < 1.0:
+    descending = -jnp.sort(-logits, axis=-1)
+    probs = jax.nn.softmax(descending, axis=-1)
+    keep = jnp.cumsum(probs, axis=-1) - probs < top_p  # always keeps the best token
+    cutoff = jnp.min(jnp.where(keep, descending, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits < cutoff, -jnp.inf, logits)
+  return logits
+
+
+def maskgit_update(
+    key: jax.Array,
+    logits: jax.Array,
+    codes: jax.Array,
+    step: jax.Array,
+    num_steps: int,
+    tau: jax.Array,
+    mask_id: int,
+    visual_offset: int,
+) -> jax.Array:
+  """One MaskGIT iteration (spec 7.5 items 4-11) on visual logits [B, N, V_vis].
+
+  `codes` holds visual ids or `mask_id`; returns the new codes: at the last step every position
+  takes its sample, otherwise the `mask_len` least confident unknown positions are re-masked.
+  """
+  k_sample, k_gumbel = jax.random.split(key)
+  unknown = codes == mask_id
+  sampled = jax.random.categorical(k_sample, logits, axis=-1)
+  probs = jax.nn.softmax(logits, axis=-1)
+  p_sel = jnp.take_along_axis(probs, sampled[..., None], axis=-1)[..., 0]
+  sampled = jnp.where(unknown, sampled + visual_offset, codes)
+  n = codes.shape[-1]
+  ratio = (step + 1) / num_steps
+  mask_len = jnp.floor(n * jnp.cos(jnp.pi / 2 * ratio)).astype(jnp.int32)
+  num_unknown = unknown.sum(-1, keepdims=True)
+  mask_len = jnp.maximum(1, jnp.minimum(num_unknown - 1, mask_len))
+  u = jax.random.uniform(k_gumbel, p_sel.shape, minval=0.0, maxval=1.0)
+  gumbel = -jnp.log(jnp.maximum(-jnp.log(jnp.maximum(u, 1e-20)), 1e-20))
+  # Known tokens get infinite confidence so they are never re-masked (the official code uses
+  # float32 max; any value above every log-probability behaves the same).
+  confidence = jnp.where(unknown, jnp.log(jnp.maximum(p_sel, 1e-20)) + tau * gumbel, jnp.inf)
+  cutoff = jnp.take_along_axis(jnp.sort(confidence, axis=-1), mask_len, axis=-1)
+  remask = confidence < cutoff
+  return jnp.where((step == num_steps - 1) | ~remask, sampled, mask_id)
+
+
+class Sampler:
+  """Generates videos with a decoder; one instance per model (jitted functions are cached)."""
+
+  def __init__(self, model: Decoder, vocab: Vocab, config: SamplingConfig = SamplingConfig()):
+    self.vocab = vocab
+    self.config = config
+    self.model_config = model.config
+    self.graphdef, self.state = nnx.split(model)
+
+  # -- sequence construction (host) ---------------------------------------------------------
+
+  def _sequences(self, request: Request, frame_len: int):
+    """Prompt rows (cond, then uncond if guided) and their full-length layouts with masked frames.
+
+    Returns (prompts [R, Wp], prompt_lengths [R], full [R, Lf]) where `full` holds the complete
+    final layout of every row (the given frames history-masked, every generated frame fully
+    masked, video_end) from which positions and spans are computed once.
+    """
+    v, r = self.vocab, request
+    given = list(r.given_frames) if r.given_frames is not None else [None] * len(r.prompts)
+    num_given = 0 if r.given_frames is None else len(given[0])
+    rows = []
+    for unconditional in (False, True) if self.config.cfg_scale is not None else (False,):
+      for text, frames in zip(r.prompts, given):
+        frames = [] if frames is None else list(frames)
+        rows.append(layout.generation_prompt(text, v, duration=r.duration, fps=r.fps,
+                                             given_frames=frames, unconditional=unconditional))
+    lengths = np.array([len(p) for p in rows])
+    # history-mask given frames: their cached K/V come from the masked view (spec 7.6 b)
+    views = []
+    for p in rows:
+      if num_given:
+        frames = p[len(p) - num_given * frame_len :].reshape(num_given, frame_len)
+        masked = ardf.history_mask(jnp.asarray(frames), frame_len - 4,
+                                   self.config.history_mask_ratio, v.mask)
+        p = np.concatenate([p[: len(p) - num_given * frame_len], np.asarray(masked).reshape(-1)])
+      views.append(p)
+    width = -(-lengths.max() // _PROMPT_BUCKET) * _PROMPT_BUCKET
+    tail = np.concatenate(
+        [np.tile(layout.masked_frame_block(r.height, r.width, v), r.num_frames - num_given),
+         [v.video_end]])
+    full = np.zeros((len(rows), width + len(tail)), np.int32)
+    prompts = np.zeros((len(rows), width), np.int32)
+    for i, p in enumerate(views):
+      prompts[i, : len(p)] = p
+      full[i, : len(p) + len(tail)] = np.concatenate([p, tail])
+    return prompts, lengths, full, num_given
+
+  # -- generation ---------------------------------------------------------------------------
+
+  def generate(
+      self, request: Request, seed: int = 0, progress: Callable | None = None
+  ) -> Samples:
+    """Generates `request.num_frames` frames per prompt (given frames included)."""
+    v, c = self.vocab, self.config
+    b = len(request.prompts)
+    frame_len = request.height * (request.width + 1) + 4
+    prompts, lengths, full, num_given = self._sequences(request, frame_len)
+    if num_given >= request.num_frames:
+      raise ValueError(f'num_frames={request.num_frames} leaves nothing to generate after '
+                       f'{num_given} given frames')
+    positions = layout.mm_rope_positions(full, v)
+    mc = self.model_config
+    cos, sin = rope_cos_sin(positions, mc.head_dim, mc.rope_theta, mc.rope_variant)
+    meta = dict(
+        full=jnp.asarray(full), cos=cos, sin=sin,
+        spans=jnp.asarray(layout.attention_spans(full, v, mc.attention_mask == 'frame_causal')),
+        lengths=jnp.asarray(lengths, jnp.int32),
+        segment_ids=jnp.asarray(layout.segment_ids(full, v)),
+    )
+    cache = None
+    if c.use_cache:
+      cache = init_cache(mc, batch=len(prompts), size=full.shape[1])
+      cache = _prefill(self.graphdef, self.state, cache, jnp.asarray(prompts), meta)
+    key = jax.random.PRNGKey(seed)
+    tau = jnp.asarray(c.temperature, jnp.float32)
+    frame_fn = functools.partial(_generate_frame, self.graphdef, c, v, request.height,
+                                 request.width)
+    # The model's view of the rows: history-masked frames; the output keeps the sampled ones.
+    view = jnp.asarray(full)
+    generated = []
+    for f in range(num_given, request.num_frames):
+      codes, view, cache, tau = frame_fn(self.state, view, cache, meta, jnp.int32(f), key, tau)
+      generated.append(np.asarray(codes).reshape(b, request.height, request.width))
+      if progress is not None:
+        progress(f)
+    out_frames = np.stack(generated, axis=1) - v.visual_offset
+    if num_given:
+      out_frames = np.concatenate([np.asarray(request.given_frames), out_frames], axis=1)
+    seqs = [np.concatenate([layout.generation_prompt(text, v, duration=request.duration,
+                                                     fps=request.fps, given_frames=list(frames)),
+                            [v.video_end]])
+            for text, frames in zip(request.prompts, out_frames)]
+    tokens = np.zeros((b, max(len(q) for q in seqs)), np.int32)
+    for i, q in enumerate(seqs):
+      tokens[i, : len(q)] = q
+    return Samples(tokens=tokens, frames=out_frames.astype(np.int32))
+
+
+def _row_slice(x: jax.Array, starts: jax.Array, size: int) -> jax.Array:
+  """x[r, starts[r] : starts[r] + size] for every row r."""
+  return jax.vmap(lambda row, s: jax.lax.dynamic_slice_in_dim(row, s, size, axis=0))(x, starts)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _prefill(graphdef, state, cache, prompts, meta):
+  model = nnx.merge(graphdef, state)
+  width = prompts.shape[1]
+  _, cache = model(prompts, meta['cos'][:, :width], meta['sin'][:, :width],
+                   meta['spans'][:, :width], cache=cache.with_lengths(0))
+  return cache.with_lengths(meta['lengths'])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int, width: int,
+                    state, view, cache, meta, frame, key, tau):
+  """Fills frame `frame` of every row with `config.steps` MaskGIT steps, then commits it.
+
+  Returns (codes [B, N] visual ids, updated view, cache, tau).
+  """
+  model = nnx.merge(graphdef, state)
+  rows = view.shape[0]
+  guided = config.cfg_scale is not None
+  b = rows // 2 if guided else rows
+  content_len = height * (width + 1)
+  frame_len = content_len + 4
+  # Frames are contiguous equal blocks from each row's first image_start (given frames included).
+  first = jnp.argmax(meta['full'] == vocab.image_start, axis=-1)
+  starts = (first + frame * frame_len).astype(jnp.int32)
+  cos = _row_slice(meta['cos'], starts, frame_len)
+  sin = _row_slice(meta['sin'], starts, frame_len)
+  spans = _row_slice(meta['spans'], starts, frame_len)
+  block = _row_slice(view, starts, frame_len)  # header, masked codes + new-lines, image_end
+  code_pos = 3 + np.arange(content_len).reshape(height, width + 1)[:, :width].reshape(-1)
+
+  def with_codes(tokens, codes):
+    return tokens.at[:, code_pos].set(jnp.concatenate([codes] * (rows // b)))
+
+  def write(rows_, tokens):
+    return jax.vmap(lambda r, s, t: jax.lax.dynamic_update_slice_in_dim(r, t, s, 0))(
+        rows_, starts, tokens)
+
+  def frame_hidden(tokens):
+    """Hidden states of the frame chunk: from the cache, or recomputed over the whole view."""
+    if cache is not None:
+      return model(tokens, cos, sin, spans, cache=cache)[0]
+    hidden, _ = model(write(view, tokens), meta['cos'], meta['sin'], meta['spans'],
+                      meta['segment_ids'])
+    return _row_slice(hidden, starts, frame_len)
+
+  def step_fn(s, carry):
+    codes, tau = carry
+    hidden = frame_hidden(with_codes(block, codes))
+    logits = model.logits(hidden[:, code_pos])[..., vocab.visual_offset : vocab.visual_end]
+    if guided:
+      cond, uncond = logits[:b], logits[b:]
+      # = uncond + g * (cond - uncond), written so that g = 1 gives exactly cond
+      logits = cond + (config.cfg_scale - 1.0) * (cond - uncond)
+    logits = _top_k_top_p(logits, config.top_k, config.top_p)
+    tau = tau * (1.0 - (s + 1) / config.steps)
+    step_key = jax.random.fold_in(jax.random.fold_in(key, frame), s)
+    codes = maskgit_update(step_key, logits, codes, s, config.steps, tau, vocab.mask,
+                           vocab.visual_offset)
+    return codes, tau
+
+  if config.temperature_mode == 'per_frame':
+    tau = jnp.asarray(config.temperature, jnp.float32)
+  codes = jnp.full((b, height * width), vocab.mask, jnp.int32)
+  codes, tau = jax.lax.fori_loop(0, config.steps, step_fn, (codes, tau))
+  # Commit: the finished frame, history-masked, enters the cache and the model's view.
+  committed = ardf.history_mask(with_codes(block, codes), content_len,
+                                config.history_mask_ratio, vocab.mask)
+  if cache is not None:
+    _, cache = model(committed, cos, sin, spans, cache=cache)
+    cache = cache.advance(frame_len)
+  return codes, write(view, committed), cache, tau
