@@ -19,7 +19,6 @@ import dataclasses
 import functools
 from typing import Callable, Sequence
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -105,12 +104,6 @@ class Samples:
   frames: np.ndarray  # int32 [B, T, height, width] codes
 
 
-@flax.struct.dataclass
-class _FrameState:
-  codes: jax.Array  # int32 [B, N] current visual ids of the frame's N code positions
-  tau: jax.Array  # float32 scalar, carried across frames in the official mode
-
-
 def _top_k_top_p(logits: jax.Array, top_k: int, top_p: float) -> jax.Array:
   """Keeps the top_k largest logits and the smallest prefix of mass >= top_p (others -inf)."""
   if top_k:
@@ -180,8 +173,12 @@ class Sampler:
     masked, video_end) from which positions and spans are computed once.
     """
     v, r = self.vocab, request
-    given = list(r.given_frames) if r.given_frames is not None else [None] * len(r.prompts)
+    given = [None] * len(r.prompts) if r.given_frames is None else list(r.given_frames)
     num_given = 0 if r.given_frames is None else len(given[0])
+    if len(given) != len(r.prompts) or any(
+        np.shape(g) != (num_given, r.height, r.width) for g in given if g is not None):
+      raise ValueError(f'given_frames must hold one [k, {r.height}, {r.width}] array of codes per '
+                       f'prompt with the same k, got shapes {[np.shape(g) for g in given]}')
     rows = []
     for unconditional in (False, True) if self.config.cfg_scale is not None else (False,):
       for text, frames in zip(r.prompts, given):

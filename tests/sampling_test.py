@@ -141,5 +141,8 @@ def test_config_errors():
     sampling.SamplingConfig(steps=0)
   with pytest.raises(ValueError, match='sample.temperature_mode'):
     sampling.SamplingConfig(temperature_mode='reset')
+  with pytest.raises(ValueError, match='given_frames must hold'):
+    _run(create_model(dataclasses.replace(CFG, num_layers=1)),
+         given=[np.zeros((1, H + 1, W), int)] * 2)
   with pytest.raises(ValueError, match='num_frames'):
     _run(create_model(dataclasses.replace(CFG, num_layers=1)), given=_given(3), frames=3)
