@@ -1,0 +1,477 @@
+# Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
+"""`prepare`: generate (or read) items, fit the visual tokenizer, tokenise, write records.
+
+  python -m lumos_jax prepare --config=configs/demo.py [--config.data.dir=DIR]
+
+Layout of a prepared data set, under `config.data.dir`:
+
+  <version>/meta.json         what was prepared: config parts, counts, per-split kind ranges
+  <version>/tokenizer.npz     the fitted PatchVQ (load with `load_tokenizer(config)`)
+  <version>/records/lumos_items/1.0.0/*.array_record-*   TFDS ArrayRecord shards (records.py)
+
+`<version>` is a short hash of the config parts that change the data (`data_spec`), so re-running
+with the same config finds the directory and does nothing, and a changed config writes a new one.
+A version directory is built under a temporary name and renamed when complete, so a crash never
+leaves a half-written version that looks prepared.
+
+Within a split, records are ordered videos first, then images; meta.json gives the two ranges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+import uuid
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+from absl import logging
+
+from lumos_jax import vocab as vocab_lib
+from lumos_jax.data import records, synthetic, user_source
+from lumos_jax.tokenizers import patch_vq, text as text_lib
+
+FORMAT_VERSION = 1  # bump when the record contents or layout change
+SPLITS = ('train', 'heldout')
+_ENCODE_CHUNK = 64  # clips encoded together (shared patch de-duplication)
+
+
+# -----------------------------------------------------------------------------------------------
+# Versioning
+# -----------------------------------------------------------------------------------------------
+
+
+def _plain(x: Any) -> Any:
+  if hasattr(x, 'to_dict'):
+    x = x.to_dict()
+  if isinstance(x, dict):
+    return {k: _plain(v) for k, v in sorted(x.items())}
+  if isinstance(x, (list, tuple)):
+    return [_plain(v) for v in x]
+  return x
+
+
+def _size(size) -> int | tuple[int, int]:
+  return int(size) if isinstance(size, int) else tuple(int(s) for s in size)
+
+
+def data_spec(config) -> dict:
+  """The config parts that determine the prepared data (hashed into the version)."""
+  d = config.data
+  spec = {
+      'format': FORMAT_VERSION,
+      'source': d.source,
+      'vocab': _plain(config.vocab),
+      'frames': int(d.frames),
+      'size': _plain(_size(d.size)),
+      'fps': int(d.fps),
+      'max_text_tokens': int(d.max_text_tokens),
+      'tokenizer': _plain(d.tokenizer),
+      'seed': int(d.seed),
+      'num_shards': int(d.num_shards),
+  }
+  if d.text_tokenizer:
+    spec['text_tokenizer'] = _file_sha1(d.text_tokenizer)
+  if d.source == 'synthetic':
+    spec['counts'] = {k: int(d[k]) for k in (
+        'num_train', 'num_heldout', 'num_train_images', 'num_heldout_images')}
+  elif d.source == 'user':
+    spec['user'] = user_source.fingerprint(d.user.root, d.user.captions)
+    spec['on_bad_item'] = d.on_bad_item  # skipping changes which items are written
+  else:
+    raise ValueError(f"data.source={d.source!r}: expected 'synthetic' or 'user'")
+  return spec
+
+
+def _file_sha1(path) -> str:
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f'data.text_tokenizer file {path} not found')
+  return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def data_version(config) -> str:
+  blob = json.dumps(data_spec(config), sort_keys=True).encode()
+  return hashlib.sha1(blob).hexdigest()[:12]
+
+
+def version_dir(config) -> pathlib.Path:
+  return pathlib.Path(config.data.dir) / data_version(config)
+
+
+def is_prepared(config) -> bool:
+  return (version_dir(config) / 'meta.json').is_file()
+
+
+# -----------------------------------------------------------------------------------------------
+# Sources: raw items per split
+# -----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RawItem:
+  id: str
+  caption: str
+  video: np.ndarray  # uint8 [T, H, W, 3]
+  fps: int
+  attributes: str  # JSON
+
+
+class _Source:
+  """Raw items of a split, in record order (videos, then images), with counts known up front."""
+
+  def __init__(self, config):
+    self.config = config
+    d = config.data
+    self.skipped: list[str] = []
+    if d.source == 'synthetic':
+      self.counts = {
+          'train': (int(d.num_train), int(d.num_train_images)),
+          'heldout': (int(d.num_heldout), int(d.num_heldout_images)),
+      }
+    else:
+      found, skipped = user_source.entries(
+          d.user.root, d.user.captions, skip_bad=d.on_bad_item == 'skip'
+      )
+      self.skipped += skipped
+      self.entries = {s: ([e for e in found if e.split == s and not e.is_image],
+                          [e for e in found if e.split == s and e.is_image]) for s in SPLITS}
+      self.counts = {s: tuple(len(x) for x in self.entries[s]) for s in SPLITS}
+
+  def items(self, split: str) -> Iterator[RawItem | None]:
+    """Raw items; None for a user item that failed to load and is skipped (on_bad_item='skip')."""
+    d = self.config.data
+    size, frames, fps = _size(d.size), int(d.frames), int(d.fps)
+    if d.source == 'synthetic':
+      num_videos, num_images = self.counts[split]
+      for kind, num, t, f in (('video', num_videos, frames, fps), ('image', num_images, 1, 1)):
+        for i in range(num):
+          ex = synthetic.example(i, int(d.seed), split, frames=t, size=size, fps=f)
+          attributes = dict(dataclasses.asdict(ex.attributes), kind=kind)
+          yield RawItem(f'{split}/{kind}/{i:06d}', ex.caption, ex.video, ex.fps,
+                        json.dumps(attributes))
+      return
+    for group in self.entries[split]:
+      for entry in group:
+        try:
+          video, item_fps = user_source.load(entry, frames=frames, fps=fps, size=size)
+        except user_source.SourceError as e:
+          if d.on_bad_item != 'skip':
+            raise
+          self._skip(str(e))
+          yield None
+          continue
+        kind = 'image' if entry.is_image else 'video'
+        yield RawItem(entry.relpath, entry.caption, video, item_fps,
+                      json.dumps({'kind': kind, 'path': entry.relpath}))
+
+  def _skip(self, reason: str):
+    self.skipped.append(reason)
+    logging.warning('prepare: skipping bad item (%d so far): %s', len(self.skipped), reason)
+
+
+def _fit_videos(source: _Source, count: int) -> list[np.ndarray]:
+  """The first `count` train clips (videos first) for fitting the visual tokenizer."""
+  out = []
+  for item in source.items('train'):
+    if len(out) >= count:
+      break
+    if item is not None:
+      out.append(item.video)
+  return out
+
+
+# -----------------------------------------------------------------------------------------------
+# prepare
+# -----------------------------------------------------------------------------------------------
+
+
+def _check_config(config):
+  d = config.data
+  if d.on_bad_item not in ('error', 'skip'):
+    raise ValueError(f"data.on_bad_item={d.on_bad_item!r}: expected 'error' or 'skip'")
+  if int(d.tokenizer.codebook_size) != vocab_lib.from_config(config.vocab).codebook_size:
+    raise ValueError(
+        f'data.tokenizer.codebook_size={d.tokenizer.codebook_size} but the vocabulary '
+        f'(config.vocab) has codebook_size={vocab_lib.from_config(config.vocab).codebook_size}'
+    )
+
+
+def _tokenized(
+    source: _Source, split: str, vq: patch_vq.PatchVQ, text_tokenizer, checks: records.Checks,
+    on_bad: Callable[[str], None], progress,
+) -> Iterator[dict]:
+  """Record dicts of a split, encoding clips of equal shape together."""
+
+  def flush(chunk: list[RawItem]) -> Iterator[dict]:
+    shapes = {c.video.shape for c in chunk}
+    if len(shapes) == 1:
+      codes = vq.encode(np.stack([c.video for c in chunk]))
+    else:
+      codes = [vq.encode(c.video) for c in chunk]
+    for item, c in zip(chunk, codes):
+      progress.update(1)
+      try:
+        text_ids = np.asarray(text_tokenizer.encode(item.caption), np.int32)
+        grid = np.asarray(c.shape, np.int32)
+        records.check_item(text_ids, c, grid, item.fps, checks)
+      except (ValueError, TypeError) as e:
+        on_bad(f'{split} item {item.id}: {e}')
+        continue
+      yield {
+          'id': item.id,
+          'caption': item.caption,
+          'text_ids': text_ids,
+          'codes': c.reshape(-1).astype(np.int32),
+          'grid': grid,
+          'fps': np.int32(item.fps),
+          'attributes': item.attributes,
+      }
+
+  chunk: list[RawItem] = []
+  for item in source.items(split):
+    if item is None:
+      progress.update(1)
+      continue
+    if chunk and (len(chunk) >= _ENCODE_CHUNK or item.video.shape != chunk[0].video.shape):
+      yield from flush(chunk)
+      chunk = []
+    chunk.append(item)
+  if chunk:
+    yield from flush(chunk)
+
+
+class _Progress:
+  """A tqdm bar when tqdm is importable, else periodic log lines."""
+
+  def __init__(self, total: int, desc: str):
+    try:
+      from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+
+      self._bar = tqdm(total=total, desc=desc, unit='item', file=sys.stderr)
+    except ImportError:
+      self._bar = None
+    self.total, self.desc, self.n, self._last = total, desc, 0, time.time()
+
+  def update(self, n: int):
+    self.n += n
+    if self._bar is not None:
+      self._bar.update(n)
+    elif time.time() - self._last > 10:
+      logging.info('%s: %d/%d', self.desc, self.n, self.total)
+      self._last = time.time()
+
+  def close(self):
+    if self._bar is not None:
+      self._bar.close()
+
+
+def prepare(config, *, force: bool = False) -> pathlib.Path:
+  """Prepares the data set of `config.data` and returns its version directory.
+
+  Idempotent: if the version directory of this config exists, logs that and returns it (unless
+  `force`, which rebuilds it).
+  """
+  _check_config(config)
+  d = config.data
+  out = version_dir(config)
+  if (out / 'meta.json').is_file() and not force:
+    logging.info('data already prepared in %s (version of this config)', out)
+    return out
+  out.parent.mkdir(parents=True, exist_ok=True)
+  tmp = out.parent / f'.{out.name}.tmp-{uuid.uuid4().hex[:8]}'
+  start = time.time()
+  logging.info('preparing %s data into %s', d.source, out)
+  try:
+    _build(config, tmp, out.name)
+    if out.exists() and (force or not (out / 'meta.json').is_file()):
+      shutil.rmtree(out)
+    try:
+      os.replace(tmp, out)
+    except OSError:
+      if not (out / 'meta.json').is_file():
+        raise
+      logging.info('%s was prepared concurrently by another process; keeping it', out)
+      shutil.rmtree(tmp)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  logging.info('prepared %s in %.1fs', out, time.time() - start)
+  return out
+
+
+def _build(config, tmp: pathlib.Path, out_name: str):
+  d = config.data
+  vocab = vocab_lib.from_config(config.vocab)
+  source = _Source(config)
+  tmp.mkdir(parents=True)
+
+  tk = d.tokenizer
+  num_skipped = len(source.skipped)
+  fit = _fit_videos(source, int(tk.fit_items))
+  del source.skipped[num_skipped:]  # the tokenizing pass below meets (and counts) them again
+  if not fit:
+    raise ValueError('no train items to fit the visual tokenizer on')
+  vq = patch_vq.PatchVQ.fit(
+      fit, codebook_size=int(tk.codebook_size), patch_size=int(tk.patch_size),
+      iters=int(tk.iters), seed=int(d.seed),
+  )
+  patch_vq.check_vocab(vq, vocab)
+  vq.save(tmp / 'tokenizer.npz')
+  psnr = vq.psnr(fit[: min(len(fit), 32)])
+  del fit
+
+  text_tokenizer = text_lib.for_vocab(vocab, d.text_tokenizer or None)
+  checks = records.Checks.for_vocab(vocab, int(d.max_text_tokens))
+  bad = source.skipped
+
+  def on_bad(reason: str):
+    if d.on_bad_item != 'skip':
+      raise ValueError(reason)
+    source._skip(reason)  # pylint: disable=protected-access
+
+  kinds: dict[str, dict[str, int]] = {}
+
+  def split_examples(split: str) -> Callable[[], Iterable[dict]]:
+    def gen():
+      total = sum(source.counts[split])
+      progress = _Progress(total, f'tokenizing {split}')
+      counts = {'video': 0, 'image': 0}
+      try:
+        for ex in _tokenized(source, split, vq, text_tokenizer, checks, on_bad, progress):
+          kind = json.loads(ex['attributes'])['kind']
+          if kind == 'video' and counts['image']:
+            raise AssertionError('videos must precede images within a split')
+          counts[kind] += 1
+          yield ex
+      finally:
+        progress.close()
+      kinds[split] = counts
+    return gen
+
+  splits = [s for s in SPLITS if sum(source.counts[s])]
+  if 'train' not in splits:
+    raise ValueError('the train split is empty')
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  tfds.disable_progress_bar()  # ours counts items with a known total
+  try:
+    records.write(
+        tmp / 'records', {s: split_examples(s) for s in splits},
+        num_shards=int(d.num_shards) or None,
+    )
+  finally:
+    tfds.enable_progress_bar()
+  shutil.rmtree(tmp / 'records' / '.downloads', ignore_errors=True)
+  if bad:
+    logging.warning('prepare: skipped %d bad items in total', len(bad))
+
+  meta = {
+      'version': out_name,
+      'spec': data_spec(config),
+      'splits': {
+          s: {
+              'num_items': kinds[s]['video'] + kinds[s]['image'],
+              'videos': [0, kinds[s]['video']],
+              'images': [kinds[s]['video'], kinds[s]['video'] + kinds[s]['image']],
+          }
+          for s in splits
+      },
+      'skipped': bad,
+      'tokenizer': {'psnr_db': round(float(psnr), 2), 'codebook_size': vq.codebook_size,
+                    'patch_size': vq.patch_size},
+      'codebook_size': vocab.codebook_size,
+  }
+  (tmp / 'meta.json').write_text(json.dumps(meta, indent=1))
+
+
+# -----------------------------------------------------------------------------------------------
+# Readers for the rest of the package
+# -----------------------------------------------------------------------------------------------
+
+
+def ensure_prepared(config) -> pathlib.Path:
+  """The version directory; synthetic data is prepared on first use, user data must be."""
+  out = version_dir(config)
+  if (out / 'meta.json').is_file():
+    return out
+  if config.data.source == 'synthetic':
+    logging.warning('data for this config is not prepared yet: preparing it now into %s', out)
+    return prepare(config)
+  raise FileNotFoundError(
+      f'{out}: data not prepared for this config; run `python -m lumos_jax prepare '
+      '--config=...` with the same data settings'
+  )
+
+
+def load_meta(config) -> dict:
+  return records.load_meta(ensure_prepared(config))
+
+
+def load_tokenizer(config) -> patch_vq.PatchVQ:
+  """The visual tokenizer fitted for this config's data (prepares synthetic data if needed)."""
+  return patch_vq.PatchVQ.load(ensure_prepared(config) / 'tokenizer.npz')
+
+
+def record_source(config, split: str = 'train') -> records.RecordSource:
+  """Checked random access to a split's records."""
+  out = ensure_prepared(config)
+  vocab = vocab_lib.from_config(config.vocab)
+  checks = records.Checks.for_vocab(vocab, int(config.data.max_text_tokens))
+  return records.RecordSource(records.builder_dir(out / 'records'), split, checks)
+
+
+def read_items(config, split: str = 'heldout', kind: str | None = None) -> list[records.Record]:
+  """All records of a split (optionally only 'video' or 'image' items), in stored order."""
+  meta = load_meta(config)
+  if split not in meta['splits']:
+    return []
+  source = record_source(config, split)
+  lo, hi = 0, len(source)
+  if kind is not None:
+    lo, hi = meta['splits'][split][{'video': 'videos', 'image': 'images'}[kind]]
+  return [source[i] for i in range(lo, hi)]
+
+
+def heldout_items(config, kind: str | None = 'video') -> list[records.Record]:
+  """Held-out items for evaluation (captions, text ids, codes, attributes JSON)."""
+  return read_items(config, 'heldout', kind)
+
+
+def attributes_of(record: records.Record) -> synthetic.Attributes | dict:
+  """The synthetic `Attributes` of a record (a plain dict for user items)."""
+  a = json.loads(record.attributes)
+  if a.pop('kind', None) is None or 'shape' not in a:
+    return a
+  if a.get('start') is not None:
+    a['start'] = tuple(a['start'])
+  return synthetic.Attributes(**a)
+
+
+# -----------------------------------------------------------------------------------------------
+# Command line (the package CLI calls `prepare`; this entry point is for direct use)
+# -----------------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
+  config_flag = config_flags.DEFINE_config_file('config', None, 'config file', lock_config=True)
+  force = flags.DEFINE_bool('force', False, 'rebuild even if this version exists')
+
+  def run(argv):
+    del argv
+    print(prepare(config_flag.value, force=force.value))
+
+  app.run(run, argv=argv)
+
+
+if __name__ == '__main__':
+  main()
