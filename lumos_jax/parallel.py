@@ -4,12 +4,15 @@
 Parameters and activations carry logical axis names; one rules table maps them to the mesh axes
 ('data', 'fsdp', 'tensor'). Weight dims and activation dims have separate names (`embed` vs
 `act_embed`) because FSDP shards the weights' embed dim but not the activations'.
+`initialize_distributed` starts jax.distributed for multi-process runs (explicit flags, SLURM or
+TPU environment).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 from typing import Any, Iterator, Sequence
 
 import jax
@@ -159,3 +162,60 @@ def state_shardings(state: Any, mesh: jax.sharding.Mesh) -> Any:
 def batch_sharding(mesh: jax.sharding.Mesh, ndim: int = 2) -> NamedSharding:
   """Sharding of a [B, ...] input batch: batch over ('data', 'fsdp'), the rest replicated."""
   return NamedSharding(mesh, P(BATCH_AXES, *([None] * (ndim - 1))))
+
+
+# -----------------------------------------------------------------------------------------------
+# Multi-process initialisation
+# -----------------------------------------------------------------------------------------------
+
+
+def _slurm_multi_task() -> bool:
+  """Inside an `srun` step with more than one task (what jax's SLURM detection reads)."""
+  env = os.environ
+  return 'SLURM_STEP_NODELIST' in env and int(env.get('SLURM_NTASKS', '1')) > 1
+
+
+def _tpu_multi_worker() -> bool:
+  """A multi-host Cloud TPU slice (GKE / queued resources set these; TPU VM pods: tpu_pod.sh)."""
+  hosts = os.environ.get('TPU_WORKER_HOSTNAMES', '')
+  return ',' in hosts or bool(os.environ.get('MEGASCALE_COORDINATOR_ADDRESS'))
+
+
+def initialize_distributed(
+    mode: str = 'auto',
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    local_device_ids: Sequence[int] | None = None,
+) -> bool:
+  """Initialises `jax.distributed` for a multi-process run; returns whether it did.
+
+  Must run before anything touches a jax backend. Decision order:
+    1. `mode='off'`: never (one process, its local devices).
+    2. explicit arguments (`coordinator_address` with `num_processes` and `process_id`): used as
+       given (local_multiprocess.sh, hand-written launchers).
+    3. `mode='on'`: `jax.distributed.initialize()` auto-detects the cluster (SLURM, Cloud TPU,
+       Open MPI, Kubernetes) and fails loudly if there is none (tpu_pod.sh passes this).
+    4. `mode='auto'`: as 3 when the environment shows a multi-process job: an `srun` step with
+       SLURM_NTASKS > 1, or a multi-worker TPU slice; otherwise single-process.
+
+  CPU collectives across processes use gloo (the default CPU client has none); the setting only
+  affects the CPU backend, so it is harmless on GPU/TPU.
+  """
+  if mode not in ('auto', 'on', 'off'):
+    raise ValueError(f"distributed mode {mode!r}: expected 'auto', 'on' or 'off'")
+  if mode == 'off':
+    return False
+  explicit = (coordinator_address, num_processes, process_id)
+  if any(v is not None for v in explicit) and any(v is None for v in explicit):
+    raise ValueError('give all of coordinator_address, num_processes and process_id, or none '
+                     f'(got {coordinator_address!r}, {num_processes!r}, {process_id!r})')
+  if coordinator_address is None and mode == 'auto' and not (
+      _slurm_multi_task() or _tpu_multi_worker()):
+    return False
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  kwargs = {}
+  if local_device_ids is not None:
+    kwargs['local_device_ids'] = list(local_device_ids)
+  jax.distributed.initialize(coordinator_address, num_processes, process_id, **kwargs)
+  return True

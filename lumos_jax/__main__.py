@@ -1,0 +1,93 @@
+# Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
+"""`python -m lumos_jax <command> --config=configs/X.py [--config.a.b=value ...] [--workdir=DIR]`.
+
+Commands:
+  prepare   build the data set of `config.data` (synthetic clips or a user folder) into data.dir
+  train     train in WORKDIR, resuming from its latest complete checkpoint (docs/training.md)
+
+Config leaves are overridden with `--config.train.num_steps=100`, `--config.mesh.shape="(2,2,2)"`;
+the config is locked, so a misspelt key is an error. Multi-process runs: see launch/README.md.
+This file only parses flags and dispatches; the work is in lumos_jax.train.loop and
+lumos_jax.data.prepare.
+"""
+
+from __future__ import annotations
+
+import logging as py_logging
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'ml_collections config file (configs/*.py); override single leaves with '
+    '--config.a.b=value', lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'train: run directory (checkpoints/, metrics.jsonl, tensorboard/, '
+    'config.json); an existing one is resumed')
+_FORCE = flags.DEFINE_bool('force', False, 'prepare: rebuild the data even if already prepared')
+_DISTRIBUTED = flags.DEFINE_enum(
+    'distributed', 'auto', ['auto', 'on', 'off'],
+    'multi-process initialisation: auto (explicit flags, or an srun step with several tasks, or '
+    'a multi-worker TPU slice), on (jax.distributed auto-detection, must succeed), off')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'host:port of process 0, for an explicit multi-process run')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'processes in the run (explicit)')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'index of this process (explicit)')
+_LOCAL_DEVICE_IDS = flags.DEFINE_list(
+    'local_device_ids', None, 'devices this process uses (default: all it sees, or one per '
+    'task under SLURM)')
+_ALL_LOGS = flags.DEFINE_bool('all_logs', False, 'also show INFO logs of jax/orbax/grain')
+
+
+def _prepare(config) -> int:
+  from lumos_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  path = prepare.prepare(config, force=_FORCE.value)
+  print(f'data ready in {path}')
+  return 0
+
+
+def _train(config) -> int:
+  from lumos_jax import parallel  # pylint: disable=g-import-not-at-top
+  if not _WORKDIR.value:
+    raise app.UsageError('train needs --workdir=DIR')
+  ids = _LOCAL_DEVICE_IDS.value
+  parallel.initialize_distributed(
+      _DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+      None if ids is None else [int(i) for i in ids])
+  from lumos_jax.train import loop  # pylint: disable=g-import-not-at-top
+  try:
+    result = loop.run(config, _WORKDIR.value)
+  except loop.NonFiniteLossError as e:
+    logging.error('%s', e)
+    return 3
+  print(f'{result.stopped} at step {result.step} ({_WORKDIR.value})')
+  return 0
+
+
+COMMANDS = {'prepare': _prepare, 'train': _train}
+
+
+class _ConciseLogs(py_logging.Filter):
+  """INFO from lumos_jax only (jax, orbax and grain are chatty); warnings from everyone."""
+
+  def filter(self, record):
+    return record.levelno >= py_logging.WARNING or '/lumos_jax/' in record.pathname
+
+
+def main(argv):
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    raise app.UsageError(f'usage: python -m lumos_jax {{{"|".join(COMMANDS)}}} --config=... '
+                         f'(got {argv[1:]})')
+  if _CONFIG.value is None:
+    raise app.UsageError('--config=configs/X.py is required')
+  handler = logging.get_absl_handler()
+  handler.setFormatter(py_logging.Formatter('%(asctime)s %(levelname).1s %(message)s', '%H:%M:%S'))
+  if not _ALL_LOGS.value:
+    handler.addFilter(_ConciseLogs())
+  logging.set_verbosity(logging.INFO)
+  sys.exit(COMMANDS[argv[1]](_CONFIG.value))
+
+
+if __name__ == '__main__':
+  app.run(main)

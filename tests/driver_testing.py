@@ -1,0 +1,127 @@
+# Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
+"""Helpers for the training-driver tests: configs, in-memory data, subprocess environments.
+
+`FakeData` has the `make_iterator` interface of lumos_jax.data.pipeline over in-memory batches:
+global batch b holds rows [b * B, (b + 1) * B) of one deterministic item stream and process p of P
+gets rows [p * B / P, (p + 1) * B / P) of it, so every process layout sees the same global batches.
+
+Compiled programs are cached on disk for the whole test session (in process and in subprocesses):
+the driver tests start many short runs of the same tiny model and would otherwise spend most of
+their time compiling it again. Subprocesses also compile at XLA's backend optimisation level 0,
+which halves the CPU compile time of the train step; these tests check the driver (checkpoints,
+resume, processes), not kernel speed, and compare runs compiled the same way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import sys
+import tempfile
+
+import grain
+import jax
+import numpy as np
+
+from lumos_jax import layout, vocab as vocab_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CACHE_DIR = os.path.join(tempfile.gettempdir(), 'lumos_jax_test_compilation_cache')
+CACHE_ENV = {
+    'JAX_COMPILATION_CACHE_DIR': CACHE_DIR,
+    'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
+    'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '-1',
+}
+
+
+def enable_compilation_cache() -> None:
+  jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
+
+
+def subprocess_env(devices: int | None = None) -> dict[str, str]:
+  """Environment for a CPU subprocess with `devices` simulated devices (None: leave XLA_FLAGS)."""
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONUNBUFFERED='1', **CACHE_ENV)
+  if devices is not None:
+    flags = [f for f in env.get('XLA_FLAGS', '').split()
+             if not f.startswith('--xla_force_host_platform_device_count')]
+    flags.append(f'--xla_force_host_platform_device_count={devices}')
+  else:
+    flags = env.get('XLA_FLAGS', '').split()
+  env['XLA_FLAGS'] = ' '.join(flags + ['--xla_backend_optimization_level=0'])
+  env['PYTHONPATH'] = os.pathsep.join([str(REPO), env.get('PYTHONPATH', '')]).rstrip(os.pathsep)
+  return env
+
+
+def load_config(name: str = 'tiny', **overrides):
+  """configs/<name>.py's config; overrides as {'section.leaf': value}."""
+  spec = importlib.util.spec_from_file_location(name, REPO / 'configs' / f'{name}.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  for key, value in overrides.items():
+    *sections, leaf = key.split('.')
+    node = config
+    for s in sections:
+      node = node[s]
+    node[leaf] = value
+  return config
+
+
+def cli_overrides(**overrides) -> list[str]:
+  """['--config.a.b=value', ...] from {'a.b': value}."""
+  return [f'--config.{k}={v}' for k, v in overrides.items()]
+
+
+class FakeData:
+  """In-memory batches of 3-frame clips (2x3 latents) with short random captions."""
+
+  def __init__(self, length: int = 64):
+    self.length = length
+    self.prepared = 0
+
+  def is_prepared(self, config):
+    del config
+    return self.prepared > 0
+
+  def prepare(self, config):
+    self.prepared += 1
+    return config.data.dir
+
+  def _batch(self, vocab, split: str, seed: int, index: int, size: int):
+    rng = np.random.default_rng([seed, index, split == 'train'])
+    tokens = np.full((size, self.length), vocab.pad, np.int32)
+    labels = np.full((size, self.length), vocab_lib.IGNORE, np.int32)
+    for r in range(size):
+      frames = [rng.integers(0, vocab.codebook_size, (2, 3)) for _ in range(3)]
+      text = rng.integers(vocab.byte_offset, vocab.byte_offset + 256, (1 + r % 4,))
+      item = layout.build_item(text, frames, vocab, duration=3, fps=1)
+      tokens[r, :len(item.tokens)] = item.tokens
+      labels[r, :len(item.labels)] = item.labels
+    return tokens, labels
+
+  def make_iterator(self, config, *, split='train', seed=None, process_index=None,
+                    process_count=None, num_epochs=None):
+    del num_epochs
+    vocab = vocab_lib.from_config(config.vocab)
+    size = config.data.batch_size
+    p, n = process_index or 0, process_count or 1
+    seed = config.seed if seed is None else seed
+
+    def get(index):
+      tokens, labels = self._batch(vocab, split, seed, int(index), size)
+      rows = slice(p * size // n, (p + 1) * size // n)
+      return {'tokens': tokens[rows], 'labels': labels[rows]}
+
+    return iter(grain.MapDataset.range(10**6).map(get).to_iter_dataset())
+
+
+if __name__ == '__main__':
+  # `python tests/driver_testing.py train ...`: the real CLI fed by FakeData.
+  import runpy  # pylint: disable=g-import-not-at-top
+  from lumos_jax.train import loop  # pylint: disable=g-import-not-at-top
+  loop._DefaultData = FakeData  # pylint: disable=protected-access
+  sys.argv[0] = 'lumos_jax'
+  runpy.run_module('lumos_jax', run_name='__main__', alter_sys=True)
