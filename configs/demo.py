@@ -64,13 +64,13 @@ def get_config(arg=None) -> mlc.ConfigDict:
   ))
   config.ardf = mlc.ConfigDict(dict(mask_type='tube', schedule='cosine', min_masking_rate=0.7))
   config.optim = mlc.ConfigDict(dict(
-      learning_rate=1e-3, min_learning_rate=1e-4, warmup_steps=100, decay='cosine',
-      decay_steps=3000, weight_decay=0.1, b1=0.9, b2=0.95, eps=1e-8, grad_clip_norm=4.0,
+      learning_rate=5e-4, min_learning_rate=5e-5, warmup_steps=100, decay='cosine',
+      decay_steps=1500, weight_decay=0.1, b1=0.9, b2=0.95, eps=1e-8, grad_clip_norm=4.0,
   ))
   config.loss = mlc.ConfigDict(dict(chunk_size=128, z_loss_weight=0.0, max_frames=8))
   # Driver (lumos_jax/train/loop.py): steps, logging, held-out loss, non-finite guard.
   config.train = mlc.ConfigDict(dict(
-      num_steps=3000,
+      num_steps=1500,
       log_every=25,  # metrics.jsonl / TensorBoard / console every N steps
       eval_every=250,  # held-out loss every N steps (0: never)
       eval_batches=4,  # batches of the held-out split per evaluation
@@ -79,5 +79,18 @@ def get_config(arg=None) -> mlc.ConfigDict:
       progress_bar=True,
   ))
   config.checkpoint = mlc.ConfigDict(dict(every_steps=500, max_to_keep=3, async_save=True))
+  # Sampling (lumos_jax.sampling.SamplingConfig fields) and the held-out adherence evaluation.
+  config.sample = mlc.ConfigDict(dict(
+      steps=12,  # MaskGIT steps per frame (official: 50)
+      cfg_scale=3.0,  # guidance scale (official: 15 for video)
+      temperature=1.0,
+      temperature_mode='official',  # or 'per_frame'
+      history_mask_ratio=0.7,
+      top_k=0,
+      top_p=1.0,
+      eval_prompts=64,  # held-out prompts scored by `eval`
+      batch_size=16,
+      seed=0,
+  ))
   config.mesh = mlc.ConfigDict(dict(shape=(-1, 1, 1)))  # (data, fsdp, tensor); one -1 = fill
   return config

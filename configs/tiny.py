@@ -75,5 +75,18 @@ def get_config(arg=None) -> mlc.ConfigDict:
       progress_bar=True,
   ))
   config.checkpoint = mlc.ConfigDict(dict(every_steps=10, max_to_keep=3, async_save=True))
+  # Sampling (lumos_jax.sampling.SamplingConfig fields) and the held-out adherence evaluation.
+  config.sample = mlc.ConfigDict(dict(
+      steps=4,  # MaskGIT steps per frame (official: 50)
+      cfg_scale=3.0,  # guidance scale (official: 15 for video)
+      temperature=1.0,
+      temperature_mode='official',  # or 'per_frame'
+      history_mask_ratio=0.7,
+      top_k=0,
+      top_p=1.0,
+      eval_prompts=8,  # held-out prompts scored by `eval`
+      batch_size=16,
+      seed=0,
+  ))
   config.mesh = mlc.ConfigDict(dict(shape=(-1, 1, 1)))  # (data, fsdp, tensor); one -1 = fill
   return config

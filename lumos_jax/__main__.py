@@ -4,6 +4,8 @@
 Commands:
   prepare   build the data set of `config.data` (synthetic clips or a user folder) into data.dir
   train     train in WORKDIR, resuming from its latest complete checkpoint (docs/training.md)
+  sample    generate a clip for --prompt (optionally from --image) with the model in WORKDIR
+  eval      prompt adherence of the model in WORKDIR on the held-out synthetic prompts
 
 Config leaves are overridden with `--config.train.num_steps=100`, `--config.mesh.shape="(2,2,2)"`;
 the config is locked, so a misspelt key is an error. Multi-process runs: see launch/README.md.
@@ -14,6 +16,7 @@ lumos_jax.data.prepare.
 from __future__ import annotations
 
 import logging as py_logging
+import pathlib
 import sys
 
 from absl import app, flags, logging
@@ -37,6 +40,17 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'index of this process (e
 _LOCAL_DEVICE_IDS = flags.DEFINE_list(
     'local_device_ids', None, 'devices this process uses (default: all it sees, or one per '
     'task under SLURM)')
+_PROMPT = flags.DEFINE_string('prompt', None, 'sample: the caption')
+_IMAGE = flags.DEFINE_string('image', None, 'sample: first frame (image-to-video), any image file')
+_FRAMES = flags.DEFINE_integer('frames', None, 'sample: latent frames (default: training clips)')
+_FPS = flags.DEFINE_integer('fps', None, 'sample: fps in the video header (default: training)')
+_RESOLUTION = flags.DEFINE_string('resolution', None, 'sample: WxH in pixels (default: training)')
+_CFG = flags.DEFINE_float('cfg', None, 'sample/eval: guidance scale (default: config.sample)')
+_STEPS = flags.DEFINE_integer('steps', None, 'sample/eval: MaskGIT steps per frame')
+_SEED = flags.DEFINE_integer('seed', None, 'sample/eval: sampling seed')
+_OUT = flags.DEFINE_string('out', None, 'sample: output path (.mp4/.gif/.png written); '
+                           'eval: output folder (default WORKDIR/eval)')
+_NUM_PROMPTS = flags.DEFINE_integer('num_prompts', None, 'eval: held-out prompts to use')
 _ALL_LOGS = flags.DEFINE_bool('all_logs', False, 'also show INFO logs of jax/orbax/grain')
 
 
@@ -65,7 +79,55 @@ def _train(config) -> int:
   return 0
 
 
-COMMANDS = {'prepare': _prepare, 'train': _train}
+def _load_run(config):
+  from lumos_jax import inference  # pylint: disable=g-import-not-at-top
+  if not _WORKDIR.value:
+    raise app.UsageError('this command needs --workdir=DIR (a training workdir)')
+  return inference, inference.load_run(_WORKDIR.value, config)
+
+
+def _sample(config) -> int:
+  import tqdm  # pylint: disable=g-import-not-at-top
+  if not _PROMPT.value:
+    raise app.UsageError('sample needs --prompt="..."')
+  inference, run = _load_run(config)
+  data = run.config.data
+  fps, duration = (int(x) for x in data.fps_duration[0])
+  frames = _FRAMES.value or fps * duration
+  if _RESOLUTION.value:
+    try:
+      width, height = (int(x) for x in _RESOLUTION.value.lower().split('x'))
+    except ValueError:
+      raise app.UsageError(f'--resolution={_RESOLUTION.value!r}: expected WxH, e.g. 64x64')
+  else:
+    width = height = int(data.size)
+  out = _OUT.value or str(pathlib.Path(_WORKDIR.value) / 'samples' / 'sample')
+  with tqdm.tqdm(total=frames - (1 if _IMAGE.value else 0), desc='frames', unit='frame') as bar:
+    paths = inference.sample_to_files(
+        run, _PROMPT.value, out, frames=frames, fps=_FPS.value or fps, resolution=(height, width),
+        image=_IMAGE.value, seed=_SEED.value or 0, progress=lambda _: bar.update(1),
+        cfg_scale=_CFG.value, steps=_STEPS.value)
+  print('\n'.join(str(p) for p in paths))
+  return 0
+
+
+def _eval(config) -> int:
+  import tqdm  # pylint: disable=g-import-not-at-top
+  from lumos_jax.evaluation import adherence  # pylint: disable=g-import-not-at-top
+  inference, run = _load_run(config)
+  out = _OUT.value or str(pathlib.Path(_WORKDIR.value) / 'eval')
+  with tqdm.tqdm(desc='held-out prompts', unit='prompt') as bar:
+    scores = inference.evaluate_run(run, out, num_prompts=_NUM_PROMPTS.value, seed=_SEED.value,
+                                    progress=bar.update, cfg_scale=_CFG.value,
+                                    steps=_STEPS.value)
+  print(f'prompt adherence of {_WORKDIR.value} (step {run.step}), samples in {out}:')
+  print(adherence.format_table(scores))
+  return 0
+
+
+COMMANDS = {'prepare': _prepare, 'train': _train, 'sample': _sample, 'eval': _eval}
+# Commands that read the run's own config.json when --config is not given.
+_RUN_COMMANDS = ('sample', 'eval')
 
 
 class _ConciseLogs(py_logging.Filter):
@@ -79,7 +141,7 @@ def main(argv):
   if len(argv) != 2 or argv[1] not in COMMANDS:
     raise app.UsageError(f'usage: python -m lumos_jax {{{"|".join(COMMANDS)}}} --config=... '
                          f'(got {argv[1:]})')
-  if _CONFIG.value is None:
+  if _CONFIG.value is None and argv[1] not in _RUN_COMMANDS:
     raise app.UsageError('--config=configs/X.py is required')
   handler = logging.get_absl_handler()
   handler.setFormatter(py_logging.Formatter('%(asctime)s %(levelname).1s %(message)s', '%H:%M:%S'))
