@@ -32,7 +32,7 @@ def test_help_lists_the_flags():
 
 def test_usage_errors():
   proc = _cli('fly', TINY)
-  assert proc.returncode != 0 and 'usage: python -m lumos_jax {prepare|train}' in proc.stderr
+  assert proc.returncode != 0 and 'usage: python -m lumos_jax {prepare|train|sample|eval}' in proc.stderr
   proc = _cli('train', TINY)
   assert proc.returncode != 0 and 'train needs --workdir' in proc.stderr
   proc = _cli('train', TINY, '--workdir=/tmp/never', '--config.train.num_stepz=3')
