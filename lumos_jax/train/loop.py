@@ -347,6 +347,48 @@ def _evaluate(held_out: _HeldOut, eval_step, state, batch_sharding) -> dict[str,
   }
 
 
+class _Window:
+  """Training metrics averaged over the steps since the last log line.
+
+  Batches differ (image vs video batches, mask ratios), so one step's numbers are a poor summary:
+  the loss is averaged per target token, frame losses per frame, the rest per step. Skipped
+  (non-finite) steps are left out.
+  """
+
+  def __init__(self, max_frames: int):
+    self.loss_sum = self.targets = self.grad_norm = self.mask_ratio = 0.0
+    self.steps = 0
+    self.frame_sum = np.zeros(max_frames)
+    self.frame_count = np.zeros(max_frames)
+
+  def add(self, m) -> None:
+    if m['skipped']:
+      return
+    counts = np.asarray(m['frame_counts'], np.float64)
+    self.loss_sum += float(m['loss']) * float(m['num_targets'])
+    self.targets += float(m['num_targets'])
+    self.frame_sum += np.asarray(m['frame_losses'], np.float64) * counts
+    self.frame_count += counts
+    self.grad_norm += float(m['grad_norm'])
+    self.mask_ratio += float(m['mask_ratio'])
+    self.steps += 1
+
+  def means(self, last) -> dict:
+    """The averaged metrics (the last step's own values if every step was skipped)."""
+    if not self.steps:
+      return {'loss': last['loss'], 'grad_norm': last['grad_norm'], 'mask_ratio': last['mask_ratio'],
+              'frame_losses': _frame_list(last['frame_losses'], last['frame_counts']),
+              'num_targets': last['num_targets']}
+    return {
+        'loss': self.loss_sum / max(self.targets, 1.0),
+        'grad_norm': self.grad_norm / self.steps,
+        'mask_ratio': self.mask_ratio / self.steps,
+        'frame_losses': _frame_list(self.frame_sum / np.maximum(self.frame_count, 1),
+                                    self.frame_count),
+        'num_targets': int(self.targets),
+    }
+
+
 def _frame_list(losses, counts) -> list:
   """Per-frame losses up to the last frame that had targets; frames without any are null."""
   losses, counts = np.asarray(losses), np.asarray(counts)
@@ -408,6 +450,7 @@ def run(config, workdir: str | pathlib.Path, *, hooks: Sequence[Hook] = (),
   in_a_row = skipped_total = 0
   last_record = None
   interval_tokens, interval_start, interval_steps = 0.0, None, 0
+  window = _Window(settings.loss.max_frames)
   try:
     while step < num_steps:
       if preemption.reached(step):
@@ -427,6 +470,7 @@ def run(config, workdir: str | pathlib.Path, *, hooks: Sequence[Hook] = (),
         interval_tokens += float(metrics['tokens'])
         interval_steps += 1
 
+      window.add(metrics)
       if metrics['skipped']:
         in_a_row += 1
         skipped_total += 1
@@ -440,12 +484,8 @@ def run(config, workdir: str | pathlib.Path, *, hooks: Sequence[Hook] = (),
         elapsed = now - interval_start
         record = {
             'step': step,
-            'loss': metrics['loss'],
+            **window.means(metrics),
             'lr': metrics['lr'],
-            'grad_norm': metrics['grad_norm'],
-            'frame_losses': _frame_list(metrics['frame_losses'], metrics['frame_counts']),
-            'mask_ratio': metrics['mask_ratio'],
-            'num_targets': metrics['num_targets'],
             'tokens_per_s': interval_tokens / elapsed if interval_steps and elapsed > 0 else None,
             'step_time_s': elapsed / interval_steps if interval_steps else None,
             'skipped': metrics['skipped'],
@@ -455,6 +495,7 @@ def run(config, workdir: str | pathlib.Path, *, hooks: Sequence[Hook] = (),
           record.update(_evaluate(held_out, eval_step, state, batch_sharding))
         last_record = writer.write(record)
         interval_tokens, interval_start, interval_steps = 0.0, time.perf_counter(), 0
+        window = _Window(settings.loss.max_frames)
 
       if in_a_row >= tc.max_nonfinite_in_a_row:
         save(step, state, wait=True)

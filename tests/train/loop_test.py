@@ -124,3 +124,18 @@ def test_missing_section_is_named(tmp_path):
   del config['checkpoint']
   with pytest.raises(ValueError, match='no `checkpoint` section'):
     loop.run(config, tmp_path, data=FakeData())
+
+
+def test_logged_metrics_average_the_interval(tmp_path):
+  seen = []
+  config = _config(**{'train.log_every': 3, 'train.eval_every': 0})
+  loop.run(config, tmp_path, data=FakeData(), hooks=[lambda step, m, c: seen.append(m)])
+  records = metrics_lib.read_metrics(tmp_path)
+  assert [r['step'] for r in records] == [3, 6]
+  for record, window in zip(records, (seen[:3], seen[3:])):
+    targets = np.array([float(m['num_targets']) for m in window])
+    losses = np.array([float(m['loss']) for m in window])
+    np.testing.assert_allclose(record['loss'], (losses * targets).sum() / targets.sum(), rtol=1e-6)
+    np.testing.assert_allclose(record['grad_norm'], np.mean([m['grad_norm'] for m in window]),
+                               rtol=1e-6)
+    assert record['num_targets'] == targets.sum()
