@@ -1,5 +1,5 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""Embedded default: a ~4M-parameter decoder on synthetic captioned 64x64 videos.
+"""Embedded default: a ~4M-parameter decoder on synthetic captioned 48x48 videos.
 
 The visual tokenizer is the demo patch VQ (8x8 px patches, no temporal compression), so MM-RoPE
 strides are (1, 8, 8) and one grid unit is one latent row.
@@ -39,7 +39,7 @@ def get_config(arg=None) -> mlc.ConfigDict:
       num_train_images=1000,
       num_heldout_images=16,
       frames=8,  # stored clip length (RGB frames at `fps`)
-      size=64,
+      size=48,  # 6x6 latents of 8x8 px: 46 tokens per frame
       fps=8,
       max_text_tokens=64,
       text_tokenizer='',  # tokenizer.json for vocabularies without a byte range
@@ -55,7 +55,7 @@ def get_config(arg=None) -> mlc.ConfigDict:
       cfg_dropout=0.1,
       cfg_modes=('text_only',),  # and/or 'text_and_video'
       image_fraction=0.2,  # fraction of image batches (joint training)
-      length_buckets=(160, 256, 384, 512, 640),
+      length_buckets=(128, 256, 384, 512),
       prompt_template='{caption}',
       shuffle=True,
       read_threads=2,
@@ -65,12 +65,12 @@ def get_config(arg=None) -> mlc.ConfigDict:
   config.ardf = mlc.ConfigDict(dict(mask_type='tube', schedule='cosine', min_masking_rate=0.7))
   config.optim = mlc.ConfigDict(dict(
       learning_rate=5e-4, min_learning_rate=5e-5, warmup_steps=100, decay='cosine',
-      decay_steps=1500, weight_decay=0.1, b1=0.9, b2=0.95, eps=1e-8, grad_clip_norm=4.0,
+      decay_steps=1200, weight_decay=0.1, b1=0.9, b2=0.95, eps=1e-8, grad_clip_norm=4.0,
   ))
   config.loss = mlc.ConfigDict(dict(chunk_size=128, z_loss_weight=0.0, max_frames=8))
   # Driver (lumos_jax/train/loop.py): steps, logging, held-out loss, non-finite guard.
   config.train = mlc.ConfigDict(dict(
-      num_steps=1500,
+      num_steps=1200,
       log_every=25,  # metrics.jsonl / TensorBoard / console every N steps
       eval_every=250,  # held-out loss every N steps (0: never)
       eval_batches=4,  # batches of the held-out split per evaluation

@@ -56,7 +56,9 @@ class Checkpointer:
                async_save: bool = True):
     if max_to_keep < 1:
       raise ValueError(f'checkpoint.max_to_keep={max_to_keep}: must be >= 1')
-    self.directory = epath.Path(directory)
+    # Absolute: Orbax's tensorstore writer rejects relative paths (in the background thread of
+    # an asynchronous save, where the error would only surface at the next save).
+    self.directory = epath.Path(os.path.abspath(directory))
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep,
         enable_async_checkpointing=async_save,
@@ -83,6 +85,7 @@ class Checkpointer:
       config: an ml_collections ConfigDict or a JSON-able dict, or None.
       wait: block until the checkpoint is committed.
     """
+    self.check()
     if step in self._manager.all_steps():
       return False
     items = {STATE: ocp.args.StandardSave(state)}
@@ -94,6 +97,10 @@ class Checkpointer:
     if wait:
       self.wait()
     return saved
+
+  def check(self) -> None:
+    """Raises the error of a failed asynchronous save, if any."""
+    self._manager.check_for_errors()
 
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are committed."""
@@ -183,7 +190,7 @@ def load_state_arrays(directory: str | os.PathLike,
 
   Independent of any mesh or model code: for tests, inspection and conversion scripts.
   """
-  directory = epath.Path(directory)
+  directory = epath.Path(os.path.abspath(directory))
   if step is None:
     options = ocp.CheckpointManagerOptions(read_only=True)
     with ocp.CheckpointManager(directory, options=options) as m:

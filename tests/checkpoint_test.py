@@ -116,3 +116,17 @@ def test_iterator_state_of_another_process_layout_is_not_used(tmp_path, caplog):
 def test_max_to_keep_must_be_positive(tmp_path):
   with pytest.raises(ValueError, match='max_to_keep'):
     checkpoint.Checkpointer(tmp_path, max_to_keep=0)
+
+
+def test_relative_directory_saves_asynchronously_and_reads_back(tmp_path, monkeypatch):
+  """Orbax's writer needs absolute paths; a relative workdir (e.g. outputs/demo/run) must work."""
+  monkeypatch.chdir(tmp_path)
+  ckpt = checkpoint.Checkpointer('run/checkpoints', max_to_keep=2, async_save=True)
+  state = {'w': jnp.arange(6.0).reshape(2, 3), 'step': jnp.int32(3)}
+  ckpt.save(3, state)
+  ckpt.wait()
+  ckpt.check()
+  assert ckpt.all_steps() == [3]
+  ckpt.close()
+  arrays = checkpoint.load_state_arrays('run/checkpoints')
+  np.testing.assert_array_equal(arrays['w'], np.arange(6.0).reshape(2, 3))

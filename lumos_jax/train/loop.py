@@ -493,6 +493,7 @@ def run(config, workdir: str | pathlib.Path, *, hooks: Sequence[Hook] = (),
         }
         if evaluate_now:
           record.update(_evaluate(held_out, eval_step, state, batch_sharding))
+        checkpointer.check()  # a failed background save must not go unnoticed until the next
         last_record = writer.write(record)
         interval_tokens, interval_start, interval_steps = 0.0, time.perf_counter(), 0
         window = _Window(settings.loss.max_frames)
