@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 CONSTRAINTS := constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow demo clean
+.PHONY: install test test-slow demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ DEMO_RUN ?= outputs/demo/run
 demo: $(STAMP)
 	$(PY) -m lumos_jax train --config=configs/demo.py --workdir=$(DEMO_RUN) --config.data.dir=outputs/data
 	$(PY) -m lumos_jax eval --workdir=$(DEMO_RUN) --out=outputs/demo
+
+# CPU benchmarks (attention, train step, sampling, data): bench/results/latest.json and
+# docs/benchmarks.md.
+bench: $(STAMP)
+	$(PY) -m lumos_jax bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -6,6 +6,7 @@ Commands:
   train     train in WORKDIR, resuming from its latest complete checkpoint (docs/training.md)
   sample    generate a clip for --prompt (optionally from --image) with the model in WORKDIR
   eval      prompt adherence of the model in WORKDIR on the held-out synthetic prompts
+  bench     benchmarks (own flags, see --help): results in bench/results, docs/benchmarks.md
 
 Config leaves are overridden with `--config.train.num_steps=100`, `--config.mesh.shape="(2,2,2)"`;
 the config is locked, so a misspelt key is an error. Multi-process runs: see launch/README.md.
@@ -152,4 +153,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  if sys.argv[1:2] == ['bench']:  # own argparse flags, no --config (lumos_jax/bench.py)
+    from lumos_jax import bench  # pylint: disable=g-import-not-at-top
+    sys.exit(bench.main(sys.argv[2:]))
   app.run(main)

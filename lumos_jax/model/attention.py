@@ -3,19 +3,35 @@
 
 Spans describe the Lumos-1 mask in O(L) (text causal, frames bidirectional inside, causal across;
 see `layout.attention_spans`). Keys are indexed from 0: either the same sequence as the queries or
-a left-aligned KV cache buffer whose slot index is the absolute position. Only the dense reference
-implementation lives here for now; it materialises a [B, Lq, Lk] boolean mask and is meant for
-tests and short sequences.
+a left-aligned KV cache buffer whose slot index is the absolute position.
+
+`dense_attention` is the reference: it materialises a [B, Lq, Lk] mask and is meant for tests and
+short sequences. `attend` dispatches to the implementation named by `ModelConfig.attention_impl`
+(see `lumos_jax.model.kernels`); 'auto' picks one per backend and sequence length.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+
+from lumos_jax import parallel
+from lumos_jax.model import kernels
+from lumos_jax.model.kernels.blockwise import blockwise_attention
 
 # Large negative instead of -inf so that fully masked rows (padding) give a uniform, finite softmax
 # rather than NaN; 0.7 * max leaves headroom so adding it to a logit cannot overflow.
-_MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
+_MASK_VALUE = kernels.MASK_VALUE
+
+# What 'auto' runs on each backend. On CPU (one fwd+bwd attention layer, 4-8 heads, min of 15
+# interleaved runs): dense is faster for short sequences (x1.6 at B=8, L=192; even at L=384) and
+# blockwise above (x1.6 at B=8, L=512; x3 at B=2, L=1024; x5 at L=4096), with linear instead of
+# quadratic memory; hence dense up to _AUTO_DENSE_MAX_KEYS keys (see also docs/benchmarks.md).
+# The GPU/TPU picks are the kernels written for them, verified in interpret mode only.
+AUTO_IMPL = {'cpu': 'blockwise', 'gpu': 'pallas_gpu', 'cuda': 'pallas_gpu', 'rocm': 'blockwise',
+             'tpu': 'splash_tpu'}
+_AUTO_DENSE_MAX_KEYS = {'cpu': 384}
 
 
 def span_mask(
@@ -63,8 +79,67 @@ def dense_attention(
   return out.reshape(b, lq, n, d)
 
 
+def resolve_impl(impl: str, num_keys: int, backend: str | None = None) -> str:
+  """The implementation `attend` runs for `impl`; 'auto' depends on the backend and key count."""
+  if impl != 'auto':
+    return impl
+  backend = jax.default_backend() if backend is None else backend
+  if num_keys <= _AUTO_DENSE_MAX_KEYS.get(backend, 0):
+    return 'dense'
+  return AUTO_IMPL.get(backend, 'blockwise')
+
+
+def _per_shard(kernel, q, k, v, q_spans, q_segment_ids, kv_segment_ids):
+  """Runs a Pallas kernel on each device's shard of batch and heads under a multi-device mesh.
+
+  XLA cannot partition a Pallas call, so under `jax.set_mesh` with more than one device the
+  kernel is wrapped in `jax.shard_map`, with batch and heads split as the logical-axis rules say
+  ('act_batch', 'act_heads' / 'act_kv_heads'). Heads are split only when query and KV heads
+  split the same way (each shard must hold whole GQA groups); sequences are never split.
+  """
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or mesh.size == 1:
+    return kernel(q, k, v, q_spans, q_segment_ids, kv_segment_ids)
+  b = q.shape[0]
+  if q_segment_ids is None:
+    q_segment_ids = jnp.zeros(q.shape[:2], jnp.int32)
+    kv_segment_ids = jnp.zeros(k.shape[:2], jnp.int32)
+  batch = parallel.logical_to_spec(('act_batch',), (b,), mesh)[0]
+  heads = parallel.logical_to_spec(('act_heads',), q.shape[2:3], mesh)[0]
+  kv_heads = parallel.logical_to_spec(('act_kv_heads',), k.shape[2:3], mesh)[0]
+  heads = heads if heads == kv_heads else None
+  act, rows = P(batch, None, heads, None), P(batch, None)
+  return jax.shard_map(kernel, mesh=mesh, in_specs=(act, act, act, rows, rows, rows),
+                       out_specs=act, check_vma=False)(
+                           q, k, v, q_spans, q_segment_ids, kv_segment_ids)
+
+
 def attend(q, k, v, q_spans, q_segment_ids=None, kv_segment_ids=None, *, impl: str = 'dense'):
-  """Dispatches to the configured attention implementation."""
+  """Span attention (arguments and result as `dense_attention`) with the chosen implementation.
+
+  Args:
+    impl: 'dense' (reference), 'blockwise' (XLA, any backend), 'pallas_gpu' (Triton kernels),
+      'splash_tpu' (TPU splash kernel; self-attention only, a KV-cache chunk call with Lq != Lk
+      runs blockwise), 'cudnn' (`jax.nn.dot_product_attention` when the mask is plain causal or a
+      per-row key bound, blockwise otherwise) or 'auto' (`resolve_impl`: per backend, and
+      dense for short sequences on CPU). On CPU the Pallas
+      kernels run in the (slow) Pallas interpreter, for tests.
+  """
+  impl = resolve_impl(impl, k.shape[1])
+  args = (q, k, v, q_spans, q_segment_ids, kv_segment_ids)
   if impl == 'dense':
-    return dense_attention(q, k, v, q_spans, q_segment_ids, kv_segment_ids)
+    return dense_attention(*args)
+  if impl == 'blockwise':
+    return blockwise_attention(*args)
+  if impl == 'pallas_gpu':
+    from lumos_jax.model.kernels import pallas_gpu  # pylint: disable=g-import-not-at-top
+    return _per_shard(pallas_gpu.pallas_attention, *args)
+  if impl == 'splash_tpu':
+    if q.shape[1] != k.shape[1]:
+      return blockwise_attention(*args)
+    from lumos_jax.model.kernels import splash_tpu  # pylint: disable=g-import-not-at-top
+    return _per_shard(splash_tpu.splash_attention, *args)
+  if impl == 'cudnn':
+    from lumos_jax.model.kernels import cudnn  # pylint: disable=g-import-not-at-top
+    return cudnn.cudnn_attention(*args)
   raise ValueError(f'unknown attention implementation {impl!r}')

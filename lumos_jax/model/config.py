@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from lumos_jax.model.rope import VARIANTS as ROPE_VARIANTS
 
 REMAT_POLICIES = ('none', 'full', 'dots', 'dots_no_batch')
-ATTENTION_IMPLS = ('dense',)
+ATTENTION_IMPLS = ('dense', 'blockwise', 'pallas_gpu', 'splash_tpu', 'cudnn', 'auto')
 ATTENTION_MASKS = ('frame_causal', 'causal')
 _DTYPES = ('float32', 'bfloat16', 'float16')
 
@@ -36,7 +36,8 @@ class ModelConfig:
     dtype: compute dtype; param_dtype: storage dtype of the parameters.
     remat_policy: activation checkpointing of each scanned layer: 'none', 'full' (save nothing),
       'dots' (save matmul outputs) or 'dots_no_batch' (save weight matmuls only).
-    attention_impl: attention implementation ('dense' reference for now).
+    attention_impl: attention implementation (see `model.attention.attend`): 'dense' reference,
+      'blockwise' XLA, 'pallas_gpu', 'splash_tpu', 'cudnn', or 'auto' (per backend).
     attention_mask: 'frame_causal' (official: bidirectional inside a frame, causal across frames
       and for text) or 'causal' (plain causal, the paper's ablation).
     init_std: standard deviation of the normal initialiser of embeddings and kernels.

@@ -1,0 +1,467 @@
+# Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
+"""Benchmarks: attention kernels, train step, sampling latency, data pipeline.
+
+  python -m lumos_jax.bench [--quick] [--sections=attention,train,sampling,data]
+                            [--out=bench/results/latest.json] [--doc=docs/benchmarks.md]
+
+Writes a JSON list of records, each {name, metric, value, unit, machine, date, [seq_len], ...}
+(e.g. name='attention/blockwise', metric='peak_memory_bytes'), and renders them as tables between
+the markers of `docs/benchmarks.md` (the prose around them is kept). What is measured:
+
+  attention  jitted forward + backward of one attention layer on a video layout (demo vocabulary,
+             32-byte prompt, 8x8-latent frames of 76 tokens, right-padded to L): median wall time
+             and XLA's buffer assignment for the compiled program (arguments + outputs +
+             temporaries, `compiled.memory_analysis()`): a compile-time peak, not a runtime one.
+  train      the jitted AR-DF train step (donated state) of configs/tiny.py, configs/demo.py and a
+             1B-shaped model (configs/common.py '1b' layers at depth 2, demo vocabulary): median
+             step time and real (non-padding) tokens per second, compile time.
+  sampling   `sampling.Sampler.generate` (randomly initialised model, KV cache, guidance on):
+             wall time per video and per frame, after one warm-up call that compiles.
+             Train and sampling run with each attention_impl of the backend (CPU: dense and
+             blockwise), recorded as the records' `attention_impl`.
+  data       `data.pipeline.benchmark`: training batches per second from the grain pipeline
+             (synthetic data prepared once in a temporary folder), in items per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import functools
+import importlib.util
+import itertools
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lumos_jax import layout, sampling
+from lumos_jax import vocab as vocab_lib
+from lumos_jax.model import attention, create_model
+from lumos_jax.model import config as model_config_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / 'bench' / 'results' / 'latest.json'
+DEFAULT_DOC = REPO / 'docs' / 'benchmarks.md'
+SECTIONS = ('attention', 'train', 'sampling', 'data')
+BEGIN, END = '<!-- bench:begin -->', '<!-- bench:end -->'
+
+# Decoder layer of the official-shaped model (configs/common.py MODELS['1b'], Llama-3.2-1B shape).
+OFFICIAL_1B = dict(embed_dim=2048, num_heads=32, num_kv_heads=8, head_dim=64, mlp_dim=8192)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """What to run; `plan(quick, backend)` gives the defaults."""
+
+  attention_impls: tuple[str, ...]
+  seq_lens: tuple[int, ...]
+  attention_heads: tuple[int, int, int]  # (query heads, KV heads, head_dim)
+  reps: int
+  train: tuple[tuple[str, int, int], ...]  # (model, batch, frames): see `_train_config`
+  train_steps: int
+  sampling: tuple[tuple[str, int, int], ...]  # (model, frames, MaskGIT steps)
+  data: tuple[str, ...]
+  data_batches: int
+  model_impls: tuple[str, ...]  # attention_impl of the train and sampling models
+
+
+def plan(quick: bool, backend: str) -> Plan:
+  if quick:
+    return Plan(('dense', 'blockwise'), (128, 256), (4, 2, 32), 1, (('tiny', 2, 2),), 2,
+                (('tiny', 2, 2),), ('tiny',), 2, ('dense',))
+  impls = {'cpu': ('dense', 'blockwise'), 'gpu': ('dense', 'blockwise', 'pallas_gpu', 'cudnn'),
+           'tpu': ('dense', 'blockwise', 'splash_tpu')}.get(backend, ('dense', 'blockwise'))
+  seq_lens = (512, 1024, 2048, 4096) if backend == 'cpu' else (2048, 4096, 8192, 16384, 32768)
+  official_frames = 2 if backend == 'cpu' else 12
+  return Plan(impls, seq_lens, (8, 2, 64), 3,
+              (('tiny', 8, 4), ('demo', 8, 4), ('official_1b_2layers', 1, official_frames)), 3,
+              (('tiny', 4, 50), ('demo', 4, 50)), ('tiny', 'demo'), 50,
+              impls if backend == 'cpu' else ('dense', *impls[2:]))
+
+
+# -- records --------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+  """Backend, device kind and count, host CPU and jax version."""
+  devices = jax.devices()
+  cpu = platform.processor() or platform.machine()
+  try:
+    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
+      if line.startswith('model name'):
+        cpu = line.split(':', 1)[1].strip()
+        break
+  except OSError:
+    pass
+  return (f'{jax.default_backend()}: {len(devices)} x {devices[0].device_kind}; host {cpu}, '
+          f'{os.cpu_count()} cores; jax {jax.__version__}')
+
+
+class Recorder:
+  """Collects records with the machine and date filled in."""
+
+  def __init__(self):
+    self.machine = machine()
+    self.date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
+    self.records: list[dict[str, Any]] = []
+
+  def add(self, name: str, metric: str, value: float, unit: str, **extra) -> None:
+    record = dict(name=name, metric=metric, value=float(value), unit=unit, machine=self.machine,
+                  date=self.date, **extra)
+    self.records.append(record)
+    print(f'  {name} {metric} = {value:.6g} {unit} '
+          f'{ {k: v for k, v in extra.items() if k != "note"} }', flush=True)
+
+
+def _median_time(fn: Callable[[], Any], reps: int) -> float:
+  """Median wall time of fn() (its outputs are waited for), after one warm-up call."""
+  jax.block_until_ready(fn())
+  times = []
+  for _ in range(reps):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+# -- attention ------------------------------------------------------------------------------------
+
+
+def video_layout(length: int, vocab: vocab_lib.Vocab, latents: int = 8, seed: int = 0):
+  """int32 [1, length] tokens: prompt + as many latents x latents frames as fit, then padding."""
+  rng = np.random.default_rng(seed)
+  text = [vocab.byte_offset + c for c in rng.integers(97, 123, 32)]
+  frames = 1
+  while True:
+    codes = [rng.integers(0, vocab.codebook_size, (latents, latents)) for _ in range(frames + 1)]
+    longer = layout.build_item(text, codes, vocab, duration=frames + 1, fps=1).tokens
+    if len(longer) > length:
+      break
+    frames += 1
+  item = layout.build_item(text, codes[:frames], vocab, duration=frames, fps=1).tokens[:length]
+  tokens = np.full((1, length), vocab.pad, np.int32)
+  tokens[0, : len(item)] = item
+  return tokens
+
+
+def bench_attention(rec: Recorder, p: Plan) -> None:
+  vocab = vocab_lib.demo()
+  n, kv, d = p.attention_heads
+  for length in p.seq_lens:
+    tokens = video_layout(length, vocab)
+    spans = jnp.asarray(layout.attention_spans(tokens, vocab))
+    seg = jnp.asarray(layout.segment_ids(tokens, vocab))
+    keys = jax.random.split(jax.random.key(length), 4)
+    q = jax.random.normal(keys[0], (1, length, n, d))
+    k = jax.random.normal(keys[1], (1, length, kv, d))
+    v = jax.random.normal(keys[2], (1, length, kv, d))
+    cotangent = jax.random.normal(keys[3], q.shape)
+    for impl in p.attention_impls:
+
+      def loss(q, k, v, impl=impl):
+        out = attention.attend(q, k, v, spans, seg, seg, impl=impl)
+        return jnp.sum(out * cotangent)
+
+      fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))
+      extra = dict(seq_len=length, batch=1, heads=n, kv_heads=kv, head_dim=d, dtype='float32')
+      try:
+        compiled = fn.lower(q, k, v).compile()
+        mem = compiled.memory_analysis()
+        peak = (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
+                - mem.alias_size_in_bytes)
+        seconds = _median_time(lambda: compiled(q, k, v), p.reps)
+      except Exception as e:  # pylint: disable=broad-except
+        # e.g. dense running out of device memory at 32k: note it and go on.
+        print(f'  attention/{impl} L={length}: {type(e).__name__}: {str(e)[:200]}', flush=True)
+        continue
+      rec.add(f'attention/{impl}', 'fwd_bwd_time_s', seconds, 's', **extra)
+      rec.add(f'attention/{impl}', 'peak_memory_bytes', peak, 'bytes', **extra)
+      rec.add(f'attention/{impl}', 'temp_memory_bytes', mem.temp_size_in_bytes, 'bytes', **extra)
+
+
+# -- train step -----------------------------------------------------------------------------------
+
+
+def load_config(name: str):
+  """configs/<name>.py's get_config() (configs/ is not a package)."""
+  path = REPO / 'configs' / f'{name}.py'
+  spec = importlib.util.spec_from_file_location(f'lumos_bench_config_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def _train_config(model: str, attention_impl: str):
+  """(config, frame latents) for 'tiny', 'demo' or 'official_1b_2layers'."""
+  config, latents = _base_config(model)
+  config.model.attention_impl = attention_impl
+  return config, latents
+
+
+def _base_config(model: str):
+  if model == 'official_1b_2layers':
+    config = load_config('demo')
+    config.model.update(OFFICIAL_1B, num_layers=2)
+    if jax.default_backend() != 'cpu':
+      config.model.update(dtype='bfloat16', remat_policy='full')  # as the official recipes
+    return config, 16
+  config = load_config(model)
+  latents = config.data.size // config.data.tokenizer.patch_size
+  return config, latents
+
+
+def synthetic_batch(vocab, batch: int, frames: int, latents: int, seed: int = 0):
+  """A text-to-video batch like the pipeline's: tokens and labels [B, L], L a multiple of 64."""
+  rng = np.random.default_rng(seed)
+  items = []
+  for _ in range(batch):
+    text = [vocab.byte_offset + c for c in rng.integers(97, 123, rng.integers(16, 48))]
+    codes = [rng.integers(0, vocab.codebook_size, (latents, latents)) for _ in range(frames)]
+    items.append(layout.build_item(text, codes, vocab, duration=frames, fps=1))
+  length = -(-max(len(i.tokens) for i in items) // 64) * 64
+  tokens = np.full((batch, length), vocab.pad, np.int32)
+  labels = np.full((batch, length), layout.IGNORE, np.int32)
+  for row, item in enumerate(items):
+    tokens[row, : len(item.tokens)] = item.tokens
+    labels[row, : len(item.labels)] = item.labels
+  return {'tokens': jnp.asarray(tokens), 'labels': jnp.asarray(labels)}
+
+
+def bench_train(rec: Recorder, p: Plan) -> None:
+  # pylint: disable=g-import-not-at-top
+  from lumos_jax.train import config as train_config, optimizer
+  from lumos_jax.train import state as state_lib, step as step_lib
+  # pylint: enable=g-import-not-at-top
+
+  for (model, batch_size, frames), impl in itertools.product(p.train, p.model_impls):
+    config, latents = _train_config(model, impl)
+    vocab = vocab_lib.from_config(config.vocab)
+    mc = model_config_lib.from_config(config.model, vocab.size)
+    optim = train_config.OptimConfig.from_dict(config.optim)
+    tx = optimizer.make_optimizer(optim)
+    graphdef, state, _ = state_lib.create_train_state(mc, tx, seed=0)
+    settings = step_lib.StepSettings(
+        graphdef, mc, tx, optimizer.learning_rate_schedule(optim), vocab,
+        train_config.ARDFConfig.from_dict(config.ardf),
+        train_config.LossConfig.from_dict(config.loss))
+    step = step_lib.compile_train_step(settings)
+    batch = synthetic_batch(vocab, batch_size, frames, latents)
+    start = time.perf_counter()
+    state, metrics = step(state, batch)
+    jax.block_until_ready(metrics)
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(p.train_steps):
+      start = time.perf_counter()
+      state, metrics = step(state, batch)
+      jax.block_until_ready(metrics)
+      times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    params = sum(x.size for x in jax.tree.leaves(state.params))
+    extra = dict(seq_len=int(batch['tokens'].shape[1]), batch=batch_size, frames=frames,
+                 params=int(params), dtype=mc.dtype, remat=mc.remat_policy,
+                 attention_impl=mc.attention_impl)
+    rec.add(f'train/{model}', 'step_time_s', seconds, 's', **extra)
+    rec.add(f'train/{model}', 'tokens_per_s', float(metrics['tokens']) / seconds, 'tokens/s',
+            **extra)
+    rec.add(f'train/{model}', 'compile_time_s', compile_s, 's', **extra)
+    del state
+
+
+# -- sampling -------------------------------------------------------------------------------------
+
+
+def bench_sampling(rec: Recorder, p: Plan) -> None:
+  for (model, frames, steps), impl in itertools.product(p.sampling, p.model_impls):
+    config, latents = _train_config(model, impl)
+    vocab = vocab_lib.from_config(config.vocab)
+    mc = model_config_lib.from_config(config.model, vocab.size)
+    sampler = sampling.Sampler(create_model(mc, seed=0), vocab,
+                               sampling.SamplingConfig(steps=steps))
+    prompt = [vocab.byte_offset + c for c in b'a red ball bounces on a blue floor']
+    request = sampling.Request([prompt], num_frames=frames, height=latents, width=latents,
+                               duration=frames, fps=1)
+    start = time.perf_counter()
+    sampler.generate(request, seed=0)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    sampler.generate(request, seed=1)
+    seconds = time.perf_counter() - start
+    extra = dict(frames=frames, steps=steps, batch=1, cfg_scale=sampler.config.cfg_scale,
+                 frame_latents=f'{latents}x{latents}', attention_impl=mc.attention_impl)
+    rec.add(f'sampling/{model}', 'latency_per_video_s', seconds, 's', **extra)
+    rec.add(f'sampling/{model}', 'latency_per_frame_s', seconds / frames, 's', **extra)
+    rec.add(f'sampling/{model}', 'first_call_s', first, 's', **extra)
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+def bench_data(rec: Recorder, p: Plan, data_root: pathlib.Path | None = None) -> None:
+  from lumos_jax.data import pipeline, prepare  # pylint: disable=g-import-not-at-top
+
+  root = data_root or pathlib.Path(tempfile.gettempdir()) / 'lumos_jax_bench_data'
+  for name in p.data:
+    config = load_config(name)
+    config.data.dir = str(root / name)
+    # Fewer stored items than the config's (the rate does not depend on the set's size).
+    config.data.num_train = min(config.data.num_train, 256)
+    config.data.num_train_images = min(config.data.num_train_images, 64)
+    prepare.prepare(config)
+    rate = pipeline.benchmark(config, p.data_batches)
+    rec.add(f'data/{name}', 'items_per_s', rate, 'items/s', batch=config.data.batch_size,
+            batches=p.data_batches)
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def _fmt(value: float, unit: str) -> str:
+  if unit == 'bytes':
+    return f'{value / 2 ** 20:,.1f} MiB'
+  if unit == 's':
+    return f'{value * 1e3:,.1f} ms' if value < 1 else f'{value:,.2f} s'
+  return f'{value:,.0f} {unit}'
+
+
+def render(records: Sequence[dict], command: str) -> str:
+  """Markdown tables (one per section) for the records."""
+  if not records:
+    return 'No records.'
+  head = records[0]
+  lines = [f'Machine: {head["machine"]}  ', f'Date: {head["date"]}  ', f'Command: `{command}`', '']
+  by = {}
+  for r in records:
+    by.setdefault((r['name'], r.get('seq_len'), r.get('attention_impl')), {})[r['metric']] = r
+  attn = sorted(k for k in by if k[0].startswith('attention/'))
+  if attn:
+    r0 = by[attn[0]]['fwd_bwd_time_s']
+    lines += [f'### Attention forward + backward ({r0["heads"]} query heads, {r0["kv_heads"]} KV '
+              f'heads, head_dim {r0["head_dim"]}, batch 1, float32)', '',
+              '| implementation | L | fwd+bwd time | peak memory | temporaries |',
+              '|---|---:|---:|---:|---:|']
+    for name, length, impl in attn:
+      m = by[(name, length, impl)]
+      lines.append(f'| {name.split("/", 1)[1]} | {length} | '
+                   f'{_fmt(m["fwd_bwd_time_s"]["value"], "s")} | '
+                   f'{_fmt(m["peak_memory_bytes"]["value"], "bytes")} | '
+                   f'{_fmt(m["temp_memory_bytes"]["value"], "bytes")} |')
+    lines.append('')
+  train = [k for k in by if k[0].startswith('train/')]
+  if train:
+    lines += ['### Train step', '', '| model | attention | params | batch x L | dtype | step time '
+              '| tokens/s | compile |', '|---|---|---:|---:|---|---:|---:|---:|']
+    for key in train:
+      m = by[key]
+      r = m['step_time_s']
+      lines.append(f'| {key[0].split("/", 1)[1]} | {key[2]} | {r["params"] / 1e6:,.1f} M | '
+                   f'{r["batch"]} x {r["seq_len"]} | {r["dtype"]} | {_fmt(r["value"], "s")} | '
+                   f'{m["tokens_per_s"]["value"]:,.0f} | '
+                   f'{_fmt(m["compile_time_s"]["value"], "s")} |')
+    lines.append('')
+  samp = [k for k in by if k[0].startswith('sampling/')]
+  if samp:
+    lines += ['### Sampling (batch 1, guidance on, KV cache)', '',
+              '| model | attention | frame latents | frames | MaskGIT steps | per frame '
+              '| per video | first call |',
+              '|---|---|---|---:|---:|---:|---:|---:|']
+    for key in samp:
+      m = by[key]
+      r = m['latency_per_video_s']
+      lines.append(f'| {key[0].split("/", 1)[1]} | {key[2]} | {r["frame_latents"]} | '
+                   f'{r["frames"]} | '
+                   f'{r["steps"]} | {_fmt(m["latency_per_frame_s"]["value"], "s")} | '
+                   f'{_fmt(r["value"], "s")} | {_fmt(m["first_call_s"]["value"], "s")} |')
+    lines.append('')
+  data = [k for k in by if k[0].startswith('data/')]
+  if data:
+    lines += ['### Data pipeline', '', '| config | batch | items/s |', '|---|---:|---:|']
+    for key in data:
+      r = by[key]['items_per_s']
+      lines.append(f'| {key[0].split("/", 1)[1]} | {r["batch"]} | {r["value"]:,.0f} |')
+    lines.append('')
+  return '\n'.join(lines).rstrip() + '\n'
+
+
+def update_doc(path: pathlib.Path, body: str) -> None:
+  """Replaces the text between the bench markers of `path` (appends them if missing)."""
+  text = path.read_text() if path.exists() else '# Benchmarks\n'
+  block = f'{BEGIN}\n{body}{END}'
+  if BEGIN in text and END in text:
+    text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+  else:
+    text = text.rstrip() + '\n\n' + block + '\n'
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(text)
+
+
+def run(*, quick: bool = False, sections: Sequence[str] = SECTIONS,
+        out: str | pathlib.Path | None = DEFAULT_OUT, doc: str | pathlib.Path | None = DEFAULT_DOC,
+        command: str | None = None, data_root: str | pathlib.Path | None = None) -> list[dict]:
+  """Runs the benchmark sections and writes the JSON records and the markdown tables.
+
+  Args:
+    quick: tiny shapes and few repetitions (seconds; for tests).
+    sections: subset of SECTIONS.
+    out: JSON output path (None: do not write).
+    doc: markdown file whose bench block is replaced (None: do not write).
+    command: the command line recorded in the doc (default: this process's argv).
+    data_root: where the data section prepares its synthetic records (default: a temp folder).
+
+  Returns:
+    The records.
+  """
+  unknown = set(sections) - set(SECTIONS)
+  if unknown:
+    raise ValueError(f'unknown bench sections {sorted(unknown)}; expected a subset of {SECTIONS}')
+  rec = Recorder()
+  p = plan(quick, jax.default_backend())
+  print(f'bench on {rec.machine}', flush=True)
+  data_root = None if data_root is None else pathlib.Path(data_root)
+  runners = dict(attention=bench_attention, train=bench_train, sampling=bench_sampling,
+                 data=functools.partial(bench_data, data_root=data_root))
+  for section in SECTIONS:
+    if section in sections:
+      print(f'[{section}]', flush=True)
+      runners[section](rec, p)
+  if out is not None:
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rec.records, indent=1) + '\n')
+  if doc is not None:
+    command = command or 'python -m lumos_jax ' + ' '.join(['bench', *sys.argv[1:]])
+    update_doc(pathlib.Path(doc), render(rec.records, command))
+  return rec.records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """`python -m lumos_jax bench [flags]` / `python -m lumos_jax.bench [flags]`."""
+  parser = argparse.ArgumentParser(prog='python -m lumos_jax bench', description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--quick', action='store_true', help='tiny shapes, for smoke tests')
+  parser.add_argument('--sections', default=','.join(SECTIONS),
+                      help=f'comma-separated subset of {",".join(SECTIONS)}')
+  parser.add_argument('--out', default=str(DEFAULT_OUT), help='JSON records ("" to skip)')
+  parser.add_argument('--doc', default=str(DEFAULT_DOC), help='markdown to update ("" to skip)')
+  args = parser.parse_args(argv)
+  # argv None: run as `python -m lumos_jax.bench`; else called by the CLI with its arguments.
+  prog = 'python -m lumos_jax.bench' if argv is None else 'python -m lumos_jax bench'
+  command = ' '.join([prog, *(sys.argv[1:] if argv is None else argv)])
+  run(quick=args.quick, sections=[s for s in args.sections.split(',') if s],
+      out=args.out or None, doc=args.doc or None, command=command)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
