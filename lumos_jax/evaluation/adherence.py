@@ -13,7 +13,6 @@ import json
 import pathlib
 from typing import Callable, Sequence
 
-import numpy as np
 
 from lumos_jax import sampling, video_io
 from lumos_jax.data import synthetic
