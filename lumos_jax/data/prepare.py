@@ -81,6 +81,7 @@ def data_spec(config) -> dict:
   if d.source == 'synthetic':
     spec['counts'] = {k: int(d[k]) for k in (
         'num_train', 'num_heldout', 'num_train_images', 'num_heldout_images')}
+    spec['generator'] = synthetic.GENERATOR_VERSION
   elif d.source == 'user':
     spec['user'] = user_source.fingerprint(d.user.root, d.user.captions)
     spec['on_bad_item'] = d.on_bad_item  # skipping changes which items are written

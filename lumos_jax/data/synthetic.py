@@ -24,6 +24,9 @@ import math
 
 import numpy as np
 
+# Bump whenever what a seed generates changes (palette, sizes, speeds, captions, rendering): the
+# version is part of the prepared-data hash, so stale records are never reused.
+GENERATOR_VERSION = 2
 SHAPES = ('circle', 'square', 'triangle')
 COLOURS = {
     'red': (230, 25, 25),
@@ -37,7 +40,7 @@ COLOURS = {
 BACKGROUNDS = {'black': (0, 0, 0), 'gray': (110, 110, 110), 'navy': (15, 15, 70)}
 DIRECTIONS = {'left': (-1, 0), 'right': (1, 0), 'up': (0, -1), 'down': (0, 1)}  # (dx, dy), y down
 SPEEDS = {'slow': 0.25, 'fast': 0.5}  # frame sizes per second
-SIZES = {'small': 0.25, 'large': 0.3125}  # object diameter as a fraction of the frame
+SIZES = {'small': 0.375, 'large': 0.5}  # object diameter as a fraction of the frame
 SPLITS = ('train', 'heldout')
 
 _STATIC = len(DIRECTIONS)  # direction index of a static shape (images) in the held-out rule

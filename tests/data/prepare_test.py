@@ -78,6 +78,13 @@ def test_prepare_is_idempotent_and_versioned(tmp_path, caplog, make_tiny):
   assert prepare.prepare(config, force=True) == second
 
 
+def test_a_new_generator_version_is_a_new_data_version(tmp_path, monkeypatch, make_tiny):
+  config = make_tiny(tmp_path)
+  before = prepare.data_version(config)
+  monkeypatch.setattr(synthetic, 'GENERATOR_VERSION', synthetic.GENERATOR_VERSION + 1)
+  assert prepare.data_version(config) != before
+
+
 def test_train_side_prepares_synthetic_data_on_first_use(tmp_path, caplog, make_tiny):
   config = make_tiny(tmp_path)
   config.data.num_train, config.data.num_train_images, config.data.tokenizer.fit_items = 16, 0, 8

@@ -62,13 +62,14 @@ def test_train_split_never_shows_held_out_combos(frames):
 
 
 def test_render_square_by_hand():
-  # 64 px frame: large = 20 px; fast = 0.5 frame/s = 4 px per frame at 8 fps.
+  # 64 px frame: large = 32 px (radius 16, centre (16, 32)); fast = 0.5 frame/s = 4 px per frame
+  # at 8 fps.
   attributes = Attributes('square', 'red', 'right', 'fast', 'large', 'gray', start=(0.25, 0.5))
   video = synthetic.render(attributes, frames=3, size=64, fps=8)
   assert video.shape == (3, 64, 64, 3) and video.dtype == np.uint8
   for t in range(3):
     expected = np.zeros((64, 64), bool)
-    expected[22:42, 6 + 4 * t : 26 + 4 * t] = True
+    expected[16:48, 4 * t : 32 + 4 * t] = True
     np.testing.assert_array_equal(_object_mask(video[t], attributes), expected)
   np.testing.assert_array_equal(video[0, 30, 10], (230, 25, 25))
   np.testing.assert_array_equal(video[0, 0, 0], (110, 110, 110))
@@ -93,10 +94,10 @@ def test_motion_read_back_from_pixels(shape, direction):
 def test_shapes_have_distinct_areas():
   static = {s: Attributes(s, 'red', None, None) for s in synthetic.SHAPES}
   areas = {s: _object_mask(synthetic.render(a, frames=1), a).sum() for s, a in static.items()}
-  # 20 px: square 400, circle ~pi * 100, triangle ~200.
-  assert areas['square'] == 400
-  assert abs(areas['circle'] - np.pi * 100) < 12
-  assert abs(areas['triangle'] - 200) < 15
+  # 32 px: square 1024, circle ~pi * 256, triangle ~512.
+  assert areas['square'] == 1024
+  assert abs(areas['circle'] - np.pi * 256) < 20
+  assert abs(areas['triangle'] - 512) < 20
 
 
 def test_generated_clips_stay_inside_and_colours_are_separated():
@@ -135,7 +136,7 @@ def test_captions_name_the_attributes_and_vary():
 def test_size_frames_and_fps_are_configurable():
   e = synthetic.example(0, frames=4, size=(32, 48), fps=4)
   assert e.video.shape == (4, 32, 48, 3) and e.fps == 4 and e.duration == 1
-  assert synthetic.example(0, frames=12, size=64, fps=8).duration == 2  # fast: 44 px of 44
+  assert synthetic.example(0, frames=9, size=64, fps=8).duration == 2  # fast: 32 px of 32
   # The same attributes at twice the resolution: the same picture, upsampled.
   a = dataclasses.replace(e.attributes, start=None)
   small, large = synthetic.render(a, 4, 32, 4), synthetic.render(a, 4, 64, 4)
@@ -150,7 +151,7 @@ def test_bad_attributes_and_clips_raise_clear_errors():
   with pytest.raises(ValueError, match='speed'):
     Attributes('circle', 'red', None, 'fast')
   with pytest.raises(ValueError, match='leaves the 64x64 frame at frame 3'):
-    synthetic.render(Attributes('circle', 'red', 'right', 'fast', start=(0.7, 0.5)), frames=8)
+    synthetic.render(Attributes('circle', 'red', 'right', 'fast', start=(0.6, 0.5)), frames=8)
   with pytest.raises(ValueError, match='travels 48 px in 13 frames at 8 fps'):
     synthetic.example(0, frames=13, fps=8)
   with pytest.raises(ValueError, match='split'):

@@ -21,10 +21,10 @@ def test_images_read_as_static():
 
 def test_random_videos_score_near_chance():
   rng = np.random.default_rng(0)
-  examples = synthetic.generate(300, seed=4, frames=6, size=32, fps=4)
+  examples = synthetic.generate(300, seed=4, frames=4, size=32, fps=4)
   noise = [rng.integers(0, 256, e.video.shape, dtype=np.uint8) for e in examples]
   # patch-token noise: blocks of random palette-like colours, as random codes decode to
-  blocks = [np.kron(rng.integers(0, 256, (6, 4, 4, 3)), np.ones((1, 8, 8, 1))).astype(np.uint8)
+  blocks = [np.kron(rng.integers(0, 256, (4, 4, 4, 3)), np.ones((1, 8, 8, 1))).astype(np.uint8)
             for _ in examples]
   for videos in (noise, blocks):
     result = analyzer.score(videos, [e.attributes for e in examples])
