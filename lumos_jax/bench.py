@@ -14,7 +14,8 @@ the markers of `docs/benchmarks.md` (the prose around them is kept). What is mea
              temporaries, `compiled.memory_analysis()`): a compile-time peak, not a runtime one.
   train      the jitted AR-DF train step (donated state) of configs/tiny.py, configs/demo.py and a
              1B-shaped model (configs/common.py '1b' layers at depth 2, demo vocabulary): median
-             step time and real (non-padding) tokens per second, compile time.
+             step time and real (non-padding) tokens per second, compile time, model FLOP/s
+             (`model_flops_per_token`) and, on chips with a known peak (`PEAK_FLOPS`), MFU.
   sampling   `sampling.Sampler.generate` (randomly initialised model, KV cache, guidance on):
              wall time per video and per frame, after one warm-up call that compiles.
              Train and sampling run with each attention_impl of the backend (CPU: dense and
@@ -58,6 +59,40 @@ BEGIN, END = '<!-- bench:begin -->', '<!-- bench:end -->'
 
 # Decoder layer of the official-shaped model (configs/common.py MODELS['1b'], Llama-3.2-1B shape).
 OFFICIAL_1B = dict(embed_dim=2048, num_heads=32, num_kv_heads=8, head_dim=64, mlp_dim=8192)
+
+# Dense bfloat16 matmul peak per chip in FLOP/s (vendor figures, without sparsity), by the start
+# of `jax.Device.device_kind`. MFU is only reported for a bfloat16 model on one of these.
+PEAK_FLOPS = {
+    'NVIDIA H100': 989e12,
+    'NVIDIA H200': 989e12,
+    'NVIDIA A100': 312e12,
+    'TPU v4': 275e12,
+    'TPU v5 lite': 197e12,
+    'TPU v5p': 459e12,
+    'TPU v6 lite': 918e12,
+}
+
+
+def model_flops_per_token(mc: model_config_lib.ModelConfig, seq_len: int,
+                          visual_codes: int) -> float:
+  """Training FLOPs per token (forward + backward) in the PaLM convention.
+
+  6 x the matmul parameters a token passes through (decoder layers, plus the visual columns of the
+  LM head that the loss computes; the embedding lookup is free) + 12 x layers x heads x head_dim x
+  seq_len for the attention scores and values (every key counted, no credit for the mask).
+  Rematerialised recomputation is not counted, so this is model FLOPs, not hardware FLOPs.
+  """
+  e, n, k, d = mc.embed_dim, mc.num_heads, mc.num_kv_heads, mc.head_dim
+  per_layer = e * n * d * 2 + e * k * d * 2 + 3 * e * mc.mlp_dim
+  matmul_params = mc.num_layers * per_layer + e * visual_codes
+  return 6.0 * matmul_params + 12.0 * mc.num_layers * n * d * seq_len
+
+
+def peak_flops(device: jax.Device, dtype: str) -> float | None:
+  """The chip's dense peak for `dtype` from PEAK_FLOPS, or None when unknown (e.g. CPU)."""
+  if dtype != 'bfloat16':
+    return None
+  return next((v for kind, v in PEAK_FLOPS.items() if device.device_kind.startswith(kind)), None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,6 +311,12 @@ def bench_train(rec: Recorder, p: Plan) -> None:
     rec.add(f'train/{model}', 'tokens_per_s', float(metrics['tokens']) / seconds, 'tokens/s',
             **extra)
     rec.add(f'train/{model}', 'compile_time_s', compile_s, 's', **extra)
+    flops = model_flops_per_token(mc, extra['seq_len'], vocab.codebook_size)
+    achieved = flops * float(metrics['tokens']) / seconds
+    rec.add(f'train/{model}', 'model_flops_per_s', achieved, 'FLOP/s', **extra)
+    peak = peak_flops(jax.devices()[0], mc.dtype)
+    if peak:
+      rec.add(f'train/{model}', 'mfu', achieved / peak, 'fraction', peak_flops=peak, **extra)
     del state
 
 
@@ -361,13 +402,16 @@ def render(records: Sequence[dict], command: str) -> str:
   train = [k for k in by if k[0].startswith('train/')]
   if train:
     lines += ['### Train step', '', '| model | attention | params | batch x L | dtype | step time '
-              '| tokens/s | compile |', '|---|---|---:|---:|---|---:|---:|---:|']
+              '| tokens/s | model TFLOP/s | MFU | compile |',
+              '|---|---|---:|---:|---|---:|---:|---:|---:|---:|']
     for key in train:
       m = by[key]
       r = m['step_time_s']
+      mfu = f'{m["mfu"]["value"]:.1%}' if 'mfu' in m else 'n/a'
       lines.append(f'| {key[0].split("/", 1)[1]} | {key[2]} | {r["params"] / 1e6:,.1f} M | '
                    f'{r["batch"]} x {r["seq_len"]} | {r["dtype"]} | {_fmt(r["value"], "s")} | '
                    f'{m["tokens_per_s"]["value"]:,.0f} | '
+                   f'{m["model_flops_per_s"]["value"] / 1e12:.3f} | {mfu} | '
                    f'{_fmt(m["compile_time_s"]["value"], "s")} |')
     lines.append('')
   samp = [k for k in by if k[0].startswith('sampling/')]

@@ -3,9 +3,13 @@
 
 import json
 
+import jax
 import pytest
+from flax import nnx
 
 from lumos_jax import bench
+from lumos_jax.model import config as model_config_lib
+from lumos_jax.model import create_model
 
 REQUIRED = {'name': str, 'metric': str, 'value': float, 'unit': str, 'machine': str, 'date': str}
 
@@ -33,6 +37,7 @@ def test_records_follow_the_schema(quick_run):
   metrics = {(r['name'], r['metric']) for r in records}
   assert ('attention/blockwise', 'peak_memory_bytes') in metrics
   assert ('train/tiny', 'tokens_per_s') in metrics
+  assert ('train/tiny', 'model_flops_per_s') in metrics
   assert ('sampling/tiny', 'latency_per_frame_s') in metrics
   for r in records:
     if r['name'].startswith(('attention/', 'train/')):
@@ -51,3 +56,25 @@ def test_doc_block_is_replaced(quick_run):
 def test_unknown_section_is_an_error():
   with pytest.raises(ValueError, match='unknown bench sections'):
     bench.run(quick=True, sections=('attention', 'gpu'), out=None, doc=None)
+
+
+def test_model_flops_per_token_by_hand():
+  mc = model_config_lib.ModelConfig(vocab_size=1000, embed_dim=64, num_layers=2, num_heads=4,
+                                    num_kv_heads=2, head_dim=32, mlp_dim=128)
+  # Per layer: q 64x128 + o 128x64 + k, v 64x64 each + SwiGLU 3 x 64x128 = 49,152 weights;
+  # 2 layers + LM head visual columns 64 x 100 = 104,704; attention 12 x 2 x 4 x 32 x 256.
+  assert bench.model_flops_per_token(mc, 256, 100) == 6 * 104_704 + 12 * 2 * 4 * 32 * 256
+  # The 6N part matches a parameter count of the decoder layers from the model itself.
+  layers = nnx.state(create_model(mc).layers, nnx.Param)
+  norms = sum(x.size for p, x in nnx.to_flat_state(layers) if 'norm' in '/'.join(map(str, p)))
+  weights = sum(x.size for x in jax.tree.leaves(layers)) - norms
+  assert bench.model_flops_per_token(mc, 0, 0) == 6 * weights
+
+
+def test_peak_flops_only_for_known_chips_in_bfloat16():
+  class Device:
+    device_kind = 'NVIDIA H100 80GB HBM3'
+
+  assert bench.peak_flops(Device(), 'bfloat16') == 989e12
+  assert bench.peak_flops(Device(), 'float32') is None
+  assert bench.peak_flops(jax.devices('cpu')[0], 'bfloat16') is None
