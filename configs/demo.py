@@ -1,8 +1,13 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""Embedded default: a ~4M-parameter decoder on synthetic captioned 48x48 videos.
+"""Embedded default: a ~1M-parameter decoder on synthetic captioned 32x32 videos.
 
-The visual tokenizer is the demo patch VQ (8x8 px patches, no temporal compression), so MM-RoPE
-strides are (1, 8, 8) and one grid unit is one latent row.
+The visual tokenizer is the demo patch VQ (8x8 px patches, 128 codes, no temporal compression), so
+MM-RoPE strides are (1, 8, 8) and one grid unit is one latent row. A frame is 4x4 latents (24
+tokens with its header and new-lines); a training item is 4 frames, at most 167 tokens with a
+64-byte caption, padded to 192.
+
+Sized for `make demo` on a 2-core CPU: about 0.3 s per step, 3000 steps in about 17 minutes. See
+README "Demo results" for what it reaches and docs/training.md for how the size was chosen.
 
   python -m lumos_jax train --config=configs/demo.py --workdir=outputs/demo
 """
@@ -14,22 +19,22 @@ def get_config(arg=None) -> mlc.ConfigDict:
   del arg
   config = mlc.ConfigDict()
   config.seed = 0
-  config.vocab = mlc.ConfigDict(dict(preset='demo', codebook_size=512))
+  config.vocab = mlc.ConfigDict(dict(preset='demo', codebook_size=128))
   config.model = mlc.ConfigDict(dict(
-      embed_dim=256,
+      embed_dim=128,
       num_layers=4,
-      num_heads=8,
-      num_kv_heads=4,
+      num_heads=4,
+      num_kv_heads=2,
       head_dim=32,
-      mlp_dim=768,
+      mlp_dim=512,
       rope_variant='mm',
       attention_mask='frame_causal',
       dtype='float32',
       param_dtype='float32',
       remat_policy='none',
   ))
-  # Data: 8-frame 64x64 clips at 8 fps; training items are 4 frames at 4 fps (every 2nd frame),
-  # 76 tokens per frame, <= 375 tokens with a 64-byte prompt. One batch in five is images.
+  # Data: 8-frame 32x32 clips at 8 fps; training items are 4 frames at 4 fps (every 2nd frame),
+  # 24 tokens per frame, <= 167 tokens with a 64-byte prompt. One batch in five is images.
   config.data = mlc.ConfigDict(dict(
       dir='data/demo',  # prepared versions live in <dir>/<hash of the data settings>/
       source='synthetic',  # 'synthetic' | 'user' (a folder of mp4/png + captions, see `user`)
@@ -39,11 +44,11 @@ def get_config(arg=None) -> mlc.ConfigDict:
       num_train_images=1000,
       num_heldout_images=16,
       frames=8,  # stored clip length (RGB frames at `fps`)
-      size=48,  # 6x6 latents of 8x8 px: 46 tokens per frame
+      size=32,  # 4x4 latents of 8x8 px: 24 tokens per frame
       fps=8,
       max_text_tokens=64,
       text_tokenizer='',  # tokenizer.json for vocabularies without a byte range
-      tokenizer=mlc.ConfigDict(dict(patch_size=8, codebook_size=512, iters=20, fit_items=256)),
+      tokenizer=mlc.ConfigDict(dict(patch_size=8, codebook_size=128, iters=20, fit_items=256)),
       user=mlc.ConfigDict(dict(root='', captions='captions.jsonl')),
       num_shards=1,
       on_bad_item='error',  # 'error' | 'skip' (counted and logged)
@@ -55,7 +60,7 @@ def get_config(arg=None) -> mlc.ConfigDict:
       cfg_dropout=0.1,
       cfg_modes=('text_only',),  # and/or 'text_and_video'
       image_fraction=0.2,  # fraction of image batches (joint training)
-      length_buckets=(128, 256, 384, 512),
+      length_buckets=(192, 256, 384),
       prompt_template='{caption}',
       shuffle=True,
       read_threads=2,
@@ -64,13 +69,13 @@ def get_config(arg=None) -> mlc.ConfigDict:
   ))
   config.ardf = mlc.ConfigDict(dict(mask_type='tube', schedule='cosine', min_masking_rate=0.7))
   config.optim = mlc.ConfigDict(dict(
-      learning_rate=5e-4, min_learning_rate=5e-5, warmup_steps=100, decay='cosine',
-      decay_steps=1200, weight_decay=0.1, b1=0.9, b2=0.95, eps=1e-8, grad_clip_norm=4.0,
+      learning_rate=2e-3, min_learning_rate=2e-4, warmup_steps=100, decay='cosine',
+      decay_steps=3000, weight_decay=0.1, b1=0.9, b2=0.95, eps=1e-8, grad_clip_norm=4.0,
   ))
   config.loss = mlc.ConfigDict(dict(chunk_size=128, z_loss_weight=0.0, max_frames=8))
   # Driver (lumos_jax/train/loop.py): steps, logging, held-out loss, non-finite guard.
   config.train = mlc.ConfigDict(dict(
-      num_steps=1200,
+      num_steps=3000,
       log_every=25,  # metrics.jsonl / TensorBoard / console every N steps
       eval_every=250,  # held-out loss every N steps (0: never)
       eval_batches=4,  # batches of the held-out split per evaluation
@@ -82,7 +87,7 @@ def get_config(arg=None) -> mlc.ConfigDict:
   # Sampling (lumos_jax.sampling.SamplingConfig fields) and the held-out adherence evaluation.
   config.sample = mlc.ConfigDict(dict(
       steps=12,  # MaskGIT steps per frame (official: 50)
-      cfg_scale=3.0,  # guidance scale (official: 15 for video)
+      cfg_scale=3.0,  # guidance scale (official: 15 for video; 2-3 is best for this model)
       temperature=1.0,
       temperature_mode='official',  # or 'per_frame'
       history_mask_ratio=0.7,
