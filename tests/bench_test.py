@@ -1,15 +1,19 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""`lumos_jax.bench` in quick mode: every section runs and the records follow the schema."""
+"""`lumos_jax.bench`: quick mode runs every section with records that follow the schema; FLOP counts,
+chip peaks, the 384p model geometry and skipping a failing model."""
 
 import json
 
 import jax
+import numpy as np
 import pytest
 from flax import nnx
 
-from lumos_jax import bench
+from lumos_jax import bench, layout
+from lumos_jax import vocab as vocab_lib
 from lumos_jax.model import config as model_config_lib
 from lumos_jax.model import create_model
+from lumos_jax.train import step as step_lib
 
 REQUIRED = {'name': str, 'metric': str, 'value': float, 'unit': str, 'machine': str, 'date': str}
 
@@ -78,3 +82,28 @@ def test_peak_flops_only_for_known_chips_in_bfloat16():
   assert bench.peak_flops(Device(), 'bfloat16') == 989e12
   assert bench.peak_flops(Device(), 'float32') is None
   assert bench.peak_flops(jax.devices('cpu')[0], 'bfloat16') is None
+
+
+def test_official_384p_model_has_the_official_geometry():
+  config, latents = bench._base_config('official_1b_384p')
+  vocab = vocab_lib.from_config(config.vocab)
+  assert latents == (48, 84) and vocab.codebook_size == 64000 and vocab.rope_strides == (4, 8, 8)
+  batch = bench.synthetic_batch(vocab, 1, 7, latents)
+  # 7 frames of 48 rows x (84 codes + new-line) + 4 frame tokens, plus at most 54 text/header
+  # tokens, padded to a multiple of 64.
+  assert batch['tokens'].shape == (1, 28672)
+  frames = layout.parse_video(np.asarray(batch['tokens'][0]), vocab).frames
+  assert len(frames) == 7 and frames[0].shape == (48, 84)
+
+
+def test_a_train_model_that_fails_is_reported_and_skipped(monkeypatch, capsys):
+  def broken_step(settings, *args, **kwargs):
+    def run(state, batch):
+      raise RuntimeError('RESOURCE_EXHAUSTED: out of memory')
+    return run
+
+  monkeypatch.setattr(step_lib, 'compile_train_step', broken_step)
+  recorder = bench.Recorder()
+  bench.bench_train(recorder, bench.plan(True, 'cpu'))
+  assert recorder.records == []
+  assert 'train/tiny dense: RuntimeError: RESOURCE_EXHAUSTED' in capsys.readouterr().out
