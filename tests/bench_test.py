@@ -1,6 +1,6 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""`lumos_jax.bench`: quick mode runs every section with records that follow the schema; FLOP counts,
-chip peaks, the 384p model geometry and skipping a failing model."""
+"""`lumos_jax.bench`: quick mode runs every section with records that follow the schema; FLOP
+counts, chip peaks, the 384p model geometry and skipping a failing model."""
 
 import json
 
