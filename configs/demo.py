@@ -6,8 +6,8 @@ MM-RoPE strides are (1, 8, 8) and one grid unit is one latent row. A frame is 4x
 tokens with its header and new-lines); a training item is 4 frames, at most 167 tokens with a
 64-byte caption, padded to 192.
 
-Sized for `make demo` on a 2-core CPU: about 0.3 s per step, 3000 steps in about 17 minutes. See
-README "Demo results" for what it reaches and docs/training.md for how the size was chosen.
+Sized for `make demo` on a 2-core CPU: about 0.35 s per step, 3000 steps in about 18 minutes. See
+README "Demo results" for what it reaches and docs/demo.md for how the size was chosen.
 
   python -m lumos_jax train --config=configs/demo.py --workdir=outputs/demo
 """
