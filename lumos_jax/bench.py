@@ -62,9 +62,11 @@ BEGIN, END = '<!-- bench:begin -->', '<!-- bench:end -->'
 OFFICIAL_1B = dict(embed_dim=2048, num_heads=32, num_kv_heads=8, head_dim=64, mlp_dim=8192)
 
 # Dense bfloat16 matmul peak per chip in FLOP/s (vendor figures, without sparsity), by the start
-# of `jax.Device.device_kind`. MFU is only reported for a bfloat16 model on one of these.
+# of `jax.Device.device_kind` (the first match wins, so more specific names come first). MFU is
+# only reported for a bfloat16 model on one of these.
 PEAK_FLOPS = {
-    'NVIDIA H100': 989e12,
+    'NVIDIA H100 PCIe': 756e12,
+    'NVIDIA H100': 989e12,  # SXM
     'NVIDIA H200': 989e12,
     'NVIDIA A100': 312e12,
     'TPU v4': 275e12,

@@ -107,3 +107,10 @@ def test_a_train_model_that_fails_is_reported_and_skipped(monkeypatch, capsys):
   bench.bench_train(recorder, bench.plan(True, 'cpu'))
   assert recorder.records == []
   assert 'train/tiny dense: RuntimeError: RESOURCE_EXHAUSTED' in capsys.readouterr().out
+
+
+def test_the_most_specific_chip_name_wins():
+  class Device:
+    device_kind = 'NVIDIA H100 PCIe'
+
+  assert bench.peak_flops(Device(), 'bfloat16') == 756e12
