@@ -327,8 +327,7 @@ def bench_train(rec: Recorder, p: Plan) -> None:
     params = sum(x.size for x in jax.tree.leaves(state.params))
     extra = dict(seq_len=int(batch['tokens'].shape[1]), batch=batch_size, frames=frames,
                  frame_latents=f'{latents[0]}x{latents[1]}', params=int(params), dtype=mc.dtype,
-                 remat=mc.remat_policy,
-                 attention_impl=mc.attention_impl)
+                 remat=mc.remat_policy, attention_impl=mc.attention_impl)
     rec.add(f'train/{model}', 'step_time_s', seconds, 's', **extra)
     rec.add(f'train/{model}', 'tokens_per_s', float(metrics['tokens']) / seconds, 'tokens/s',
             **extra)
