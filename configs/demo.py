@@ -27,6 +27,7 @@ def get_config(arg=None) -> mlc.ConfigDict:
       num_kv_heads=2,
       head_dim=32,
       mlp_dim=512,
+      rope_theta=10000.0,
       rope_variant='mm',
       attention_mask='frame_causal',
       dtype='float32',

@@ -16,6 +16,7 @@ lumos_jax.data.prepare.
 
 from __future__ import annotations
 
+import json
 import logging as py_logging
 import pathlib
 import sys
@@ -123,6 +124,12 @@ def _eval(config) -> int:
                                     steps=_STEPS.value)
   print(f'prompt adherence of {_WORKDIR.value} (step {run.step}), samples in {out}:')
   print(adherence.format_table(scores))
+  probe = inference.probe_run(run, num_clips=_NUM_PROMPTS.value)
+  (pathlib.Path(out) / 'history_probe.json').write_text(
+      json.dumps(probe.as_dict(), indent=2) + '\n')
+  print('history probe (cross-entropy of held-out frames, nats per code; see '
+        'lumos_jax/evaluation/history_probe.py):')
+  print(probe.format_table())
   return 0
 
 

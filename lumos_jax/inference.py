@@ -1,8 +1,8 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
 """Using a trained run: load its model and tokenizers, sample prompts to files, evaluate adherence.
 
-The `sample` and `eval` commands of `python -m lumos_jax` call `sample_to_files` and
-`evaluate_run`; both read the run's own `config.json` unless a config is given.
+The `sample` and `eval` commands of `python -m lumos_jax` call `sample_to_files`, `evaluate_run`
+and `probe_run`; they read the run's own `config.json` unless a config is given.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from PIL import Image
 
 from lumos_jax import checkpoint, sampling, video_io
 from lumos_jax import vocab as vocab_lib
-from lumos_jax.data import prepare
-from lumos_jax.evaluation import adherence
+from lumos_jax.data import pipeline, prepare
+from lumos_jax.evaluation import adherence, history_probe
 from lumos_jax.model import Decoder, create_model
 from lumos_jax.model import config as model_config_lib
 from lumos_jax.tokenizers import text as text_lib
@@ -155,3 +155,17 @@ def evaluate_run(run: Run, out: str | pathlib.Path, *, num_prompts: int | None =
       batch_size=int(section.get('batch_size', 8)),
       seed=int(section.get('seed', 0)) if seed is None else seed, write_mp4=True,
       progress=progress)
+
+
+def probe_run(run: Run, num_clips: int | None = None) -> history_probe.ProbeResult:
+  """The history probe (evaluation.history_probe) on held-out clips at the first training
+  (fps, duration) choice; as many clips as `evaluate_run` scores unless num_clips is given."""
+  config = run.config
+  section = config.get('sample', mlc.ConfigDict())
+  records = prepare.heldout_items(config, kind='video')
+  records = records[: num_clips or int(section.get('eval_prompts', len(records)))]
+  fps, duration = (int(x) for x in config.data.fps_duration[0])
+  items = [(run.text_tokenizer.encode(r.caption),
+            r.codes[pipeline.select_frames(r.num_frames, r.fps, fps, duration)]) for r in records]
+  return history_probe.history_probe(run.model, run.vocab, items, duration=duration, fps=fps,
+                                     batch_size=int(section.get('batch_size', 8)))

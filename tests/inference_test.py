@@ -66,6 +66,9 @@ def test_eval_command_writes_samples_jsonl(workdir, tmp_path):
       cwd=driver_testing.REPO)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert '| colour |' in proc.stdout
+  assert '| frame | history hidden | history shown |' in proc.stdout
+  probe = json.loads((out / 'history_probe.json').read_text())
+  assert len(probe['shown']) == 4 and probe['shown'][0] == probe['hidden'][0]
   records = [json.loads(l) for l in (out / 'samples.jsonl').read_text().splitlines()]
   assert len(records) == 3
   for r in records:
