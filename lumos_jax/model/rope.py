@@ -47,6 +47,27 @@ def inverse_frequencies(head_dim: int, theta: float) -> jax.Array:
   return 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
 
 
+def axis_resolution(
+    head_dim: int, theta: float, strides: tuple[int, int, int], variant: str = 'mm'
+) -> tuple[float, float, float]:
+  """Largest rotation (rad, at most pi) between neighbouring latents along t, h and w.
+
+  A neighbour on an axis is `stride` position units away, so frequency omega turns it by
+  omega * stride; angles above pi alias and are left out. Small values mean the model can hardly
+  tell neighbouring rows or columns apart by position: the official models (head_dim 128, theta
+  1e4, strides (4, 8, 8)) have (3.0, 2.5, 2.9); head_dim 32 at theta 1e4 only (1.0, 0.8, 0.25)
+  with strides (1, 8, 8) (docs/demo.md).
+  """
+  inv_freq = np.asarray(inverse_frequencies(head_dim, theta), np.float64)
+  axes = frequency_axes(head_dim, variant)
+  out = []
+  for axis, stride in enumerate(strides):
+    turns = inv_freq[axes == axis] * stride
+    turns = turns[turns <= np.pi]
+    out.append(float(turns.max()) if turns.size else 0.0)
+  return tuple(out)
+
+
 def rope_cos_sin(
     positions: Positions, head_dim: int, theta: float, variant: str = 'mm'
 ) -> tuple[jax.Array, jax.Array]:

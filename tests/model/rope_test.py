@@ -105,3 +105,18 @@ def test_1d_variant_ignores_3d_positions():
   text_only = layout.Positions(p.text, p.text, p.text, p.text, np.zeros_like(p.is_visual))
   cos_text, _ = rope.mm_rope_cos_sin(text_only, 64, 1e4)
   np.testing.assert_allclose(cos, cos_text, atol=1e-6)
+
+
+def test_axis_resolution_by_hand():
+  # head_dim 32: frequencies 1e4^(-k/16); MM-RoPE puts t on k = 0..3, h on k = 4, 5, 8, 9, 12, 13
+  # and w on k = 6, 7, 10, 11, 14, 15 (pattern tttthhwwhhwwhhww). The fastest h / w frequencies
+  # times the stride 8: 8 * 1e4^(-4/16) = 0.8 and 8 * 1e4^(-6/16) = 0.2530.
+  t, h, w = rope.axis_resolution(32, 1e4, (1, 8, 8))
+  np.testing.assert_allclose([t, h, w], [1.0, 0.8, 8 * 1e4 ** (-6 / 16)], rtol=1e-6)
+  # Base 100: k = 4 gives 8 * 100^(-4/16) = 2.53 (below pi); for w, k = 6 gives 8 * 100^(-6/16)
+  # = 1.42. Official head_dim 128 with temporal stride 4: k = 0 and 1 turn by 4 and
+  # 4 * 1e4^(-2/128) = 3.46 rad, both above pi (aliased); k = 2 gives 4 * 1e4^(-4/128) = 3.0.
+  np.testing.assert_allclose(rope.axis_resolution(32, 100.0, (1, 8, 8))[1:],
+                             [8 * 100 ** -0.25, 8 * 100 ** (-6 / 16)], rtol=1e-6)
+  np.testing.assert_allclose(rope.axis_resolution(128, 1e4, (4, 8, 8))[0],
+                             4 * 1e4 ** (-4 / 128), rtol=1e-6)
