@@ -35,6 +35,7 @@ def test_quickstart_runs_with_the_tiny_config(tmp_path):
   text = '\n'.join(o.get('text', '') for c in nb.cells if c.cell_type == 'code'
                    for o in c.outputs)
   assert '| colour |' in text
+  assert '| frame | history hidden | history shown |' in text
   assert (tmp_path / 'samples' / 'samples.jsonl').exists()
   html = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs
           if 'text/html' in o.get('data', {})]
