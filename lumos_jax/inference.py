@@ -138,15 +138,22 @@ def sample_to_files(
   return paths
 
 
+def _heldout(run: Run, num: int | None):
+  """(sample section, the first `num` held-out video records (default: sample.eval_prompts),
+  fps, duration) for evaluation at the first training (fps, duration) choice."""
+  section = run.config.get('sample', mlc.ConfigDict())
+  records = prepare.heldout_items(run.config, kind='video')
+  records = records[: num or int(section.get('eval_prompts', len(records)))]
+  fps, duration = (int(x) for x in run.config.data.fps_duration[0])
+  return section, records, fps, duration
+
+
 def evaluate_run(run: Run, out: str | pathlib.Path, *, num_prompts: int | None = None,
                  seed: int | None = None, progress=None, **sampling_overrides) -> dict[str, float]:
   """Prompt adherence on the held-out synthetic prompts; writes clips and samples.jsonl to out."""
   config = run.config
-  section = config.get('sample', mlc.ConfigDict())
-  records = prepare.heldout_items(config, kind='video')
-  num = num_prompts or int(section.get('eval_prompts', len(records)))
-  prompts = [adherence.Prompt(r.caption, prepare.attributes_of(r)) for r in records[:num]]
-  fps, duration = (int(x) for x in config.data.fps_duration[0])
+  section, records, fps, duration = _heldout(run, num_prompts)
+  prompts = [adherence.Prompt(r.caption, prepare.attributes_of(r)) for r in records]
   clip = adherence.Clip(frames=fps * duration, size=int(config.data.size), fps=fps,
                         duration=duration)
   return adherence.evaluate(
@@ -160,11 +167,7 @@ def evaluate_run(run: Run, out: str | pathlib.Path, *, num_prompts: int | None =
 def probe_run(run: Run, num_clips: int | None = None) -> history_probe.ProbeResult:
   """The history probe (evaluation.history_probe) on held-out clips at the first training
   (fps, duration) choice; as many clips as `evaluate_run` scores unless num_clips is given."""
-  config = run.config
-  section = config.get('sample', mlc.ConfigDict())
-  records = prepare.heldout_items(config, kind='video')
-  records = records[: num_clips or int(section.get('eval_prompts', len(records)))]
-  fps, duration = (int(x) for x in config.data.fps_duration[0])
+  section, records, fps, duration = _heldout(run, num_clips)
   items = [(run.text_tokenizer.encode(r.caption),
             r.codes[pipeline.select_frames(r.num_frames, r.fps, fps, duration)]) for r in records]
   return history_probe.history_probe(run.model, run.vocab, items, duration=duration, fps=fps,

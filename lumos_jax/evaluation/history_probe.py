@@ -87,15 +87,18 @@ def history_probe(
     background = np.asarray([[np.bincount(f.ravel()).argmax() for f in codes]
                              for _, codes in chunk])
     target = np.where(is_code, tokens - vocab.visual_offset, 0)
+
+    def cross_entropy(masked):
+      out = logits(model, np.where(masked, vocab.mask, tokens), vocab)
+      logp = jax.nn.log_softmax(out[..., vocab.visual_offset : vocab.visual_end], axis=-1)
+      return -np.take_along_axis(np.asarray(logp), target[..., None], axis=-1)[..., 0]
+
+    hidden = cross_entropy(frame >= 0)  # every code masked: the same view for every frame
     for t in range(num_frames):
       scored = frame == t
       is_object = scored & (target != background[:, t : t + 1])
-      for condition in CONDITIONS:
-        masked = (frame >= t) | ((frame >= 0) & (condition == 'hidden'))
-        inputs = np.where(masked, vocab.mask, tokens)
-        out = logits(model, inputs, vocab)[..., vocab.visual_offset : vocab.visual_end]
-        logp = jax.nn.log_softmax(out, axis=-1)
-        ce = -np.take_along_axis(np.asarray(logp), target[..., None], axis=-1)[..., 0]
+      shown = cross_entropy(frame >= t) if t else hidden  # frame 0 has no history
+      for condition, ce in zip(CONDITIONS, (hidden, shown)):
         sums[condition, 'all'][t] += ce[scored].sum()
         sums[condition, 'object'][t] += ce[is_object].sum()
       counts['all'][t] += scored.sum()
