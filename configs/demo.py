@@ -44,6 +44,11 @@ def get_config(arg=None) -> mlc.ConfigDict:
       dir='data/demo',  # prepared versions live in <dir>/<hash of the data settings>/
       source='synthetic',  # 'synthetic' | 'user' (a folder of mp4/png + captions, see `user`)
       seed=0,  # synthetic generation and tokenizer fit
+      # Where a synthetic path lies: 'centred' puts it in the middle of the frame, so where the
+      # object is in each frame follows from the caption. With 'random' (or 'lane': random across
+      # the motion only) the model must carry the position through the history, and motion stays
+      # at chance in a CPU-sized run (docs/demo.md).
+      placement='centred',  # 'random' | 'lane' | 'centred'
       num_train=4000,
       num_heldout=64,
       num_train_images=1000,

@@ -30,6 +30,7 @@ def get_config(arg=None) -> mlc.ConfigDict:
       dir='data/tiny',  # prepared versions live in <dir>/<hash of the data settings>/
       source='synthetic',  # 'synthetic' | 'user' (a folder of mp4/png + captions, see `user`)
       seed=0,  # synthetic generation and tokenizer fit
+      placement='random',  # synthetic paths: 'random' | 'lane' | 'centred' (synthetic.py)
       num_train=96,
       num_heldout=16,
       num_train_images=16,

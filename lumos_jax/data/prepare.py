@@ -82,6 +82,8 @@ def data_spec(config) -> dict:
     spec['counts'] = {k: int(d[k]) for k in (
         'num_train', 'num_heldout', 'num_train_images', 'num_heldout_images')}
     spec['generator'] = synthetic.GENERATOR_VERSION
+    if d.get('placement', 'random') != 'random':  # older prepared data keeps its version
+      spec['placement'] = d.placement
   elif d.source == 'user':
     spec['user'] = user_source.fingerprint(d.user.root, d.user.captions)
     spec['on_bad_item'] = d.on_bad_item  # skipping changes which items are written
@@ -153,7 +155,8 @@ class _Source:
       num_videos, num_images = self.counts[split]
       for kind, num, t, f in (('video', num_videos, frames, fps), ('image', num_images, 1, 1)):
         for i in range(num):
-          ex = synthetic.example(i, int(d.seed), split, frames=t, size=size, fps=f)
+          ex = synthetic.example(i, int(d.seed), split, frames=t, size=size, fps=f,
+                                 placement=d.get('placement', 'random'))
           attributes = dict(dataclasses.asdict(ex.attributes), kind=kind)
           yield RawItem(f'{split}/{kind}/{i:06d}', ex.caption, ex.video, ex.fps,
                         json.dumps(attributes))
@@ -197,6 +200,8 @@ def _check_config(config):
   d = config.data
   if d.on_bad_item not in ('error', 'skip'):
     raise ValueError(f"data.on_bad_item={d.on_bad_item!r}: expected 'error' or 'skip'")
+  if d.get('placement', 'random') not in synthetic.PLACEMENTS:
+    raise ValueError(f'data.placement={d.placement!r}: expected one of {list(synthetic.PLACEMENTS)}')
   if int(d.tokenizer.codebook_size) != vocab_lib.from_config(config.vocab).codebook_size:
     raise ValueError(
         f'data.tokenizer.codebook_size={d.tokenizer.codebook_size} but the vocabulary '

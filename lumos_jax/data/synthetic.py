@@ -6,6 +6,9 @@ speed and fully inside the frame for the whole clip; an image is a one-frame cli
 shape. Colours are well separated, near-pure RGB values and backgrounds are dark or neutral, so an
 analyzer can read colour, shape and direction back from pixels.
 
+Where a path lies is a choice (`PLACEMENTS`): anywhere it fits, centred along the motion only, or
+centred in the frame, which makes the object's place in each frame a function of the attributes.
+
 Sizes, speeds and start positions are fractions of the frame, so one attribute set renders at any
 resolution. Speeds are in frame sizes per second, so `fps` changes the sampling rate, not the
 motion.
@@ -42,6 +45,7 @@ DIRECTIONS = {'left': (-1, 0), 'right': (1, 0), 'up': (0, -1), 'down': (0, 1)}  
 SPEEDS = {'slow': 0.25, 'fast': 0.5}  # frame sizes per second
 SIZES = {'small': 0.375, 'large': 0.5}  # object diameter as a fraction of the frame
 SPLITS = ('train', 'heldout')
+PLACEMENTS = ('random', 'lane', 'centred')  # where a path lies in the frame, see sample_attributes
 
 _STATIC = len(DIRECTIONS)  # direction index of a static shape (images) in the held-out rule
 _DIRECTION_WORDS = {
@@ -200,12 +204,18 @@ def sample_attributes(
     frames: int = 8,
     size: int | tuple[int, int] = 64,
     fps: int = 8,
+    placement: str = 'random',
 ) -> Attributes:
   """Draws attributes from a split whose shape stays inside the frame for the whole clip.
 
-  A one-frame clip (an image) gets a static shape. Raises ValueError, whatever the draw, if a
-  large shape moving fast cannot stay inside the frame for `frames` frames at `fps`.
+  `placement` says where the path lies: 'random' shifts it anywhere it fits, 'lane' centres it
+  along its direction of motion and shifts it only across (a static shape anywhere it fits), and
+  'centred' centres it. A one-frame clip (an image) gets a static shape. Raises ValueError,
+  whatever the draw, if a large shape moving fast cannot stay inside the frame for `frames` frames
+  at `fps`.
   """
+  if placement not in PLACEMENTS:
+    raise ValueError(f'placement={placement!r}: expected one of {list(PLACEMENTS)}')
   height, width = _frame_hw(size)
   travel = round(SPEEDS['fast'] * min(height, width) / fps * (frames - 1))
   margin = math.ceil(_radius('large', height, width))  # whole-pixel centres need ceil(r) margins
@@ -230,6 +240,11 @@ def sample_attributes(
   lo_x, hi_x = math.ceil(r - cx.min()), math.floor(width - r - cx.max())
   lo_y, hi_y = math.ceil(r - cy.min()), math.floor(height - r - cy.max())
   shift_x, shift_y = int(rng.integers(lo_x, hi_x + 1)), int(rng.integers(lo_y, hi_y + 1))
+  dx, dy = DIRECTIONS[direction] if direction else (0, 0)
+  if placement == 'centred':
+    shift_x = shift_y = 0
+  elif placement == 'lane':
+    shift_x, shift_y = shift_x * (1 - abs(dx)), shift_y * (1 - abs(dy))
   start = ((cx[0] + shift_x) / width, (cy[0] + shift_y) / height)
   return dataclasses.replace(attributes, start=start)
 
@@ -267,11 +282,12 @@ def example(
     frames: int = 8,
     size: int | tuple[int, int] = 64,
     fps: int = 8,
+    placement: str = 'random',
 ) -> Example:
   """The `index`-th example of a split: a pure function of its arguments (random access)."""
   _check(split, SPLITS, 'split')
   rng = np.random.default_rng((seed, SPLITS.index(split), index))
-  attributes = sample_attributes(rng, split, frames, size, fps)
+  attributes = sample_attributes(rng, split, frames, size, fps, placement)
   video = render(attributes, frames, size, fps)
   return Example(video, caption(attributes, rng), attributes, fps)
 
@@ -283,6 +299,7 @@ def generate(
     frames: int = 8,
     size: int | tuple[int, int] = 64,
     fps: int = 8,
+    placement: str = 'random',
 ) -> list[Example]:
   """The first `num` examples of a split (see `example`); `frames=1` gives images."""
-  return [example(i, seed, split, frames, size, fps) for i in range(num)]
+  return [example(i, seed, split, frames, size, fps, placement) for i in range(num)]

@@ -85,6 +85,15 @@ def test_a_new_generator_version_is_a_new_data_version(tmp_path, monkeypatch, ma
   assert prepare.data_version(config) != before
 
 
+def test_placement_is_part_of_the_data_version(tmp_path, make_tiny):
+  config = make_tiny(tmp_path)
+  before = prepare.data_version(config)
+  config.data.placement = 'random'  # the default: data prepared before the option keeps its version
+  assert prepare.data_version(config) == before
+  config.data.placement = 'centred'
+  assert prepare.data_version(config) != before
+
+
 def test_train_side_prepares_synthetic_data_on_first_use(tmp_path, caplog, make_tiny):
   config = make_tiny(tmp_path)
   config.data.num_train, config.data.num_train_images, config.data.tokenizer.fit_items = 16, 0, 8
@@ -111,6 +120,10 @@ def test_config_errors(tmp_path, make_tiny):
   config = make_tiny(tmp_path)
   config.data.source = 'web'
   with pytest.raises(ValueError, match="data.source='web'"):
+    prepare.prepare(config)
+  config = make_tiny(tmp_path)
+  config.data.placement = 'diagonal'
+  with pytest.raises(ValueError, match=r"data.placement='diagonal': expected one of \['random'"):
     prepare.prepare(config)
   assert not list(tmp_path.iterdir())  # nothing half-written
 

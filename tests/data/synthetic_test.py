@@ -113,6 +113,43 @@ def test_generated_clips_stay_inside_and_colours_are_separated():
   assert np.linalg.norm(palette[:, None] - backgrounds[None], axis=-1).min() > 150
 
 
+def _centre(attributes, frames, size, fps):
+  """Pixel centre (x, y) of the shape in the first frame, from its pixels."""
+  ys, xs = np.nonzero(_object_mask(synthetic.render(attributes, frames, size, fps), attributes)[0])
+  return (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
+
+
+def test_placement_decides_where_the_path_lies():
+  frames, size, fps = 8, 32, 8
+  kw = dict(frames=frames, size=size, fps=fps)
+  seen = {p: set() for p in synthetic.PLACEMENTS}
+  for i in range(60):
+    ex = {p: synthetic.example(i, 5, **kw, placement=p) for p in synthetic.PLACEMENTS}
+    a = {p: e.attributes for p, e in ex.items()}
+    # Placement only moves the path: the same draw otherwise, caption included.
+    assert len({dataclasses.replace(x, start=None) for x in a.values()}) == 1
+    assert len({e.caption for e in ex.values()}) == 1
+    # 'centred' is the path centred in the frame (start=None); by hand: the middle of the path is
+    # the middle of the frame, within the half pixel that whole-pixel centres allow.
+    centred = synthetic.render(dataclasses.replace(a['random'], start=None), **kw)
+    np.testing.assert_array_equal(ex['centred'].video, centred)
+    dx, dy = synthetic.DIRECTIONS[a['random'].direction]
+    travel = round(synthetic.SPEEDS[a['random'].speed] * size / fps * (frames - 1))
+    x0, y0 = _centre(a['centred'], **kw)
+    assert abs(x0 + dx * travel / 2 - size / 2) <= 0.5 and abs(y0 + dy * travel / 2 - size / 2) <= 0.5
+    # 'lane' agrees with 'centred' along the motion and with 'random' across it.
+    lane, rand = _centre(a['lane'], **kw), _centre(a['random'], **kw)
+    along, across = (0, 1) if dx else (1, 0)
+    assert lane[along] == (x0, y0)[along] and lane[across] == rand[across]
+    for p in synthetic.PLACEMENTS:
+      seen[p].add((a[p].direction, a[p].speed, a[p].size, a[p].start))
+  # Only 'centred' fixes the start for given (direction, speed, size).
+  assert len(seen['centred']) == len({k[:3] for k in seen['centred']})
+  assert len(seen['lane']) > len(seen['centred']) and len(seen['random']) > len(seen['lane'])
+  with pytest.raises(ValueError, match=r"placement='diagonal': expected one of \['random'"):
+    synthetic.example(0, placement='diagonal')
+
+
 def test_captions_name_the_attributes_and_vary():
   examples = synthetic.generate(120, seed=2)
   direction_words = {
