@@ -103,9 +103,7 @@ def _per_shard(kernel, q, k, v, q_spans, q_segment_ids, kv_segment_ids):
   if mesh.empty or mesh.size == 1:
     return kernel(q, k, v, q_spans, q_segment_ids, kv_segment_ids)
   b = q.shape[0]
-  if q_segment_ids is None:
-    q_segment_ids = jnp.zeros(q.shape[:2], jnp.int32)
-    kv_segment_ids = jnp.zeros(k.shape[:2], jnp.int32)
+  q_segment_ids, kv_segment_ids = kernels.segment_ids(q, k, q_segment_ids, kv_segment_ids)
   batch = parallel.logical_to_spec(('act_batch',), (b,), mesh)[0]
   heads = parallel.logical_to_spec(('act_heads',), q.shape[2:3], mesh)[0]
   kv_heads = parallel.logical_to_spec(('act_kv_heads',), k.shape[2:3], mesh)[0]

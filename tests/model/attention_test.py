@@ -92,6 +92,25 @@ def test_blockwise_kv_cache_chunk():
   _check(fn, q, k, v, ct, spans)
 
 
+@pytest.mark.parametrize('kernel', [blockwise.blockwise_attention, pallas_gpu.pallas_attention,
+                                    splash_tpu.splash_attention])
+def test_kernels_need_both_segment_ids_or_neither(kernel):
+  spans, seg = _tokens()
+  q, k, v, _ = _qkv(spans.shape[1], spans.shape[1])
+  with pytest.raises(ValueError, match='pass both q_segment_ids and kv_segment_ids, or neither'):
+    kernel(q, k, v, spans, seg)
+  with pytest.raises(ValueError, match='pass both'):
+    kernel(q, k, v, spans, None, seg)
+
+
+def test_no_segment_ids_is_one_segment():
+  spans, _ = _tokens()
+  q, k, v, _ = _qkv(spans.shape[1], spans.shape[1])
+  zeros = jnp.zeros(spans.shape, jnp.int32)
+  np.testing.assert_array_equal(blockwise.blockwise_attention(q, k, v, spans),
+                                blockwise.blockwise_attention(q, k, v, spans, zeros, zeros))
+
+
 def test_blockwise_never_reads_key_blocks_beyond_the_spans():
   # NaN keys/values in cache blocks no span reaches: dense would propagate them (0 * NaN), the
   # blockwise kernel must not even load those blocks.

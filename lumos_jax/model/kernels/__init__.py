@@ -12,6 +12,20 @@ int spans [B, Lq], optional segment ids) and matches it in values and gradients:
 The GPU/TPU modules import Pallas lazily (only when selected).
 """
 
+import jax
+import jax.numpy as jnp
+
 # Large negative instead of -inf so that fully masked rows give a finite softmax rather than NaN;
 # 0.7 * max leaves headroom so adding it to a logit cannot overflow (MaxText DEFAULT_MASK_VALUE).
 MASK_VALUE = -0.7 * 3.4028234663852886e38
+
+
+def segment_ids(
+    q: jax.Array, k: jax.Array, q_segment_ids: jax.Array | None, kv_segment_ids: jax.Array | None
+) -> tuple[jax.Array, jax.Array]:
+  """Both segment-id arrays ([B, Lq], [B, Lk]); zeros (one segment) when neither is given."""
+  if (q_segment_ids is None) != (kv_segment_ids is None):
+    raise ValueError('pass both q_segment_ids and kv_segment_ids, or neither')
+  if q_segment_ids is None:
+    return jnp.zeros(q.shape[:2], jnp.int32), jnp.zeros(k.shape[:2], jnp.int32)
+  return q_segment_ids, kv_segment_ids

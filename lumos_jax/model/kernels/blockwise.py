@@ -22,6 +22,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from lumos_jax.model.kernels import segment_ids
+
 # (block_q, block_k) per backend. On CPU small tiles win (cache-sized, finer skipping): 128 x 256
 # ran 1.3-1.5x faster than 512 x 512 at L = 2k-4k (docs/benchmarks.md); accelerators want larger
 # matmuls (untuned).
@@ -76,13 +78,8 @@ def blockwise_attention(
   Returns:
     [B, Lq, N, D] in v's dtype.
   """
-  b, lq = q.shape[:2]
-  lk = k.shape[1]
-  if (q_segment_ids is None) != (kv_segment_ids is None):
-    raise ValueError('pass both q_segment_ids and kv_segment_ids, or neither')
-  if q_segment_ids is None:
-    q_segment_ids = jnp.zeros((b, lq), jnp.int32)
-    kv_segment_ids = jnp.zeros((b, lk), jnp.int32)
+  lq, lk = q.shape[1], k.shape[1]
+  q_segment_ids, kv_segment_ids = segment_ids(q, k, q_segment_ids, kv_segment_ids)
   default_q, default_k = DEFAULT_BLOCKS.get(jax.default_backend(), _ACCELERATOR_BLOCKS)
   bq, bk = min(block_q or default_q, lq), min(block_k or default_k, lk)
   return _attention(q, k, v, q_spans.astype(jnp.int32), q_segment_ids.astype(jnp.int32),

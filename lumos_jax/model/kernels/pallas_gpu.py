@@ -29,7 +29,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
-from lumos_jax.model.kernels import MASK_VALUE
+from lumos_jax.model.kernels import MASK_VALUE, segment_ids
 
 DEFAULT_BLOCK_Q = 64
 DEFAULT_BLOCK_K = 64
@@ -155,13 +155,7 @@ def pallas_attention(
     interpret: run the kernels in the Pallas interpreter (any backend, slow: for tests); default:
       only on CPU.
   """
-  b, lq = q.shape[:2]
-  lk = k.shape[1]
-  if (q_segment_ids is None) != (kv_segment_ids is None):
-    raise ValueError('pass both q_segment_ids and kv_segment_ids, or neither')
-  if q_segment_ids is None:
-    q_segment_ids = jnp.zeros((b, lq), jnp.int32)
-    kv_segment_ids = jnp.zeros((b, lk), jnp.int32)
+  q_segment_ids, kv_segment_ids = segment_ids(q, k, q_segment_ids, kv_segment_ids)
   if interpret is None:
     interpret = jax.default_backend() == 'cpu'
   params = dict(block_q=block_q, block_k=block_k, num_warps=num_warps, num_stages=num_stages,

@@ -35,6 +35,8 @@ import jax.numpy as jnp
 from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_kernel as splash
 from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_mask as mask_lib
 
+from lumos_jax.model.kernels import segment_ids
+
 DEFAULT_BLOCK = 512
 _LANES = 128  # TPU tiles: sequence blocks are multiples of 128
 
@@ -88,13 +90,10 @@ def splash_attention(
   Returns:
     [B, L, N, D] in v's dtype.
   """
-  b, length, n, d = q.shape
+  length, n = q.shape[1:3]
   if k.shape[1] != length:
     raise ValueError(f'splash_attention is self-attention only, got Lq={length}, Lk={k.shape[1]}')
-  if (q_segment_ids is None) != (kv_segment_ids is None):
-    raise ValueError('pass both q_segment_ids and kv_segment_ids, or neither')
-  if q_segment_ids is None:
-    q_segment_ids = kv_segment_ids = jnp.zeros((b, length), jnp.int32)
+  q_segment_ids, kv_segment_ids = segment_ids(q, k, q_segment_ids, kv_segment_ids)
   if interpret is None:
     interpret = jax.default_backend() == 'cpu'
   padded = _cdiv(length, _LANES) * _LANES
