@@ -3,12 +3,14 @@
 
 The background is the most frequent colour on the frame border; the object is every pixel far from
 it. Colour: the palette entry nearest to the object's mean colour. Shape: how much of its bounding
-box the object fills (square ~1, circle ~pi/4, triangle ~1/2). Direction: the dominant axis and sign
-of the centroid's displacement from the first to the last frame (None when it barely moves).
+box the object fills (square ~1, circle ~pi/4, triangle ~1/2), by majority over the frames, ties to
+the earliest frame. Direction: the dominant axis and sign of the centroid's displacement from the
+first to the last frame (None when it barely moves).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import numpy as np
@@ -61,7 +63,9 @@ def read(video: np.ndarray, min_motion: float = 0.05) -> Reading:
   mean = pixels[mask].mean(0)
   colour = _PALETTE_NAMES[int(np.argmin(np.linalg.norm(_PALETTE - mean, axis=-1)))]
   shapes = [s for s in (_shape(m) for m in mask) if s is not None]
-  shape = max(set(shapes), key=shapes.count) if shapes else None
+  # The most frequent per-frame shape; a tie goes to the one seen first (never to set order,
+  # which follows string hashing and changes from process to process).
+  shape = collections.Counter(shapes).most_common(1)[0][0] if shapes else None
   visible = [t for t in range(len(mask)) if mask[t].sum() >= _MIN_PIXELS]
   direction = None
   if len(visible) >= 2:

@@ -37,3 +37,16 @@ def test_random_videos_score_near_chance():
 def test_bad_shape_is_reported():
   with pytest.raises(ValueError, match='T, H, W, 3'):
     analyzer.read(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_shape_is_the_majority_over_frames_and_ties_go_to_the_earliest():
+  def clip(shapes):
+    frames = [synthetic.render(synthetic.Attributes(s, 'red', None, None, start=(0.5, 0.5)),
+                               frames=1, size=32)[0] for s in shapes]
+    return np.stack(frames)
+
+  assert analyzer.read(clip(['square', 'circle', 'circle'])).shape == 'circle'
+  # Ties: the same answer in every process (set order would follow the string hash seed).
+  assert analyzer.read(clip(['square', 'circle'])).shape == 'square'
+  assert analyzer.read(clip(['circle', 'square'])).shape == 'circle'
+  assert analyzer.read(clip(['triangle', 'circle', 'circle', 'triangle'])).shape == 'triangle'
