@@ -6,7 +6,7 @@ MM-RoPE strides are (1, 8, 8) and one grid unit is one latent row. A frame is 4x
 tokens with its header and new-lines); a training item is 4 frames, at most 167 tokens with a
 64-byte caption, padded to 192.
 
-Sized for `make demo` on a 2-core CPU: about 0.35 s per step, 3000 steps in about 18 minutes. See
+Sized for `make demo` on a 2-core CPU: about 0.37 s per step, 3000 steps in about 19 minutes. See
 README "Demo results" for what it reaches and docs/demo.md for how the size was chosen.
 
   python -m lumos_jax train --config=configs/demo.py --workdir=outputs/demo
@@ -45,9 +45,10 @@ def get_config(arg=None) -> mlc.ConfigDict:
       source='synthetic',  # 'synthetic' | 'user' (a folder of mp4/png + captions, see `user`)
       seed=0,  # synthetic generation and tokenizer fit
       # Where a synthetic path lies: 'centred' puts it in the middle of the frame, so where the
-      # object is in each frame follows from the caption. With 'random' (or 'lane': random across
-      # the motion only) the model must carry the position through the history, and motion stays
-      # at chance in a CPU-sized run (docs/demo.md).
+      # object is in each frame follows from its direction, speed and size, which the model learns
+      # from the caption like colour. With 'random' (or 'lane': random across the motion only)
+      # the model must carry the position through the history, and motion stays at chance in a
+      # CPU-sized run (docs/demo.md).
       placement='centred',  # 'random' | 'lane' | 'centred'
       num_train=4000,
       num_heldout=64,

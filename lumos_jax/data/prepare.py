@@ -201,7 +201,8 @@ def _check_config(config):
   if d.on_bad_item not in ('error', 'skip'):
     raise ValueError(f"data.on_bad_item={d.on_bad_item!r}: expected 'error' or 'skip'")
   if d.get('placement', 'random') not in synthetic.PLACEMENTS:
-    raise ValueError(f'data.placement={d.placement!r}: expected one of {list(synthetic.PLACEMENTS)}')
+    raise ValueError(
+        f'data.placement={d.placement!r}: expected one of {list(synthetic.PLACEMENTS)}')
   if int(d.tokenizer.codebook_size) != vocab_lib.from_config(config.vocab).codebook_size:
     raise ValueError(
         f'data.tokenizer.codebook_size={d.tokenizer.codebook_size} but the vocabulary '

@@ -136,7 +136,8 @@ def test_placement_decides_where_the_path_lies():
     dx, dy = synthetic.DIRECTIONS[a['random'].direction]
     travel = round(synthetic.SPEEDS[a['random'].speed] * size / fps * (frames - 1))
     x0, y0 = _centre(a['centred'], **kw)
-    assert abs(x0 + dx * travel / 2 - size / 2) <= 0.5 and abs(y0 + dy * travel / 2 - size / 2) <= 0.5
+    assert abs(x0 + dx * travel / 2 - size / 2) <= 0.5
+    assert abs(y0 + dy * travel / 2 - size / 2) <= 0.5
     # 'lane' agrees with 'centred' along the motion and with 'random' across it.
     lane, rand = _centre(a['lane'], **kw), _centre(a['random'], **kw)
     along, across = (0, 1) if dx else (1, 0)
