@@ -61,6 +61,11 @@ def _size(size) -> int | tuple[int, int]:
   return int(size) if isinstance(size, int) else tuple(int(s) for s in size)
 
 
+def _placement(data_config) -> str:
+  """`data.placement` of a synthetic source; configs written before the option mean 'random'."""
+  return str(data_config.get('placement', 'random'))
+
+
 def data_spec(config) -> dict:
   """The config parts that determine the prepared data (hashed into the version)."""
   d = config.data
@@ -82,8 +87,8 @@ def data_spec(config) -> dict:
     spec['counts'] = {k: int(d[k]) for k in (
         'num_train', 'num_heldout', 'num_train_images', 'num_heldout_images')}
     spec['generator'] = synthetic.GENERATOR_VERSION
-    if d.get('placement', 'random') != 'random':  # older prepared data keeps its version
-      spec['placement'] = d.placement
+    if _placement(d) != 'random':  # data prepared before the option keeps its version
+      spec['placement'] = _placement(d)
   elif d.source == 'user':
     spec['user'] = user_source.fingerprint(d.user.root, d.user.captions)
     spec['on_bad_item'] = d.on_bad_item  # skipping changes which items are written
@@ -156,7 +161,7 @@ class _Source:
       for kind, num, t, f in (('video', num_videos, frames, fps), ('image', num_images, 1, 1)):
         for i in range(num):
           ex = synthetic.example(i, int(d.seed), split, frames=t, size=size, fps=f,
-                                 placement=d.get('placement', 'random'))
+                                 placement=_placement(d))
           attributes = dict(dataclasses.asdict(ex.attributes), kind=kind)
           yield RawItem(f'{split}/{kind}/{i:06d}', ex.caption, ex.video, ex.fps,
                         json.dumps(attributes))
@@ -200,9 +205,9 @@ def _check_config(config):
   d = config.data
   if d.on_bad_item not in ('error', 'skip'):
     raise ValueError(f"data.on_bad_item={d.on_bad_item!r}: expected 'error' or 'skip'")
-  if d.get('placement', 'random') not in synthetic.PLACEMENTS:
+  if _placement(d) not in synthetic.PLACEMENTS:
     raise ValueError(
-        f'data.placement={d.placement!r}: expected one of {list(synthetic.PLACEMENTS)}')
+        f'data.placement={_placement(d)!r}: expected one of {list(synthetic.PLACEMENTS)}')
   if int(d.tokenizer.codebook_size) != vocab_lib.from_config(config.vocab).codebook_size:
     raise ValueError(
         f'data.tokenizer.codebook_size={d.tokenizer.codebook_size} but the vocabulary '
