@@ -2,18 +2,19 @@
 """Lumos-1 3B, stage 1: text-to-image pre-training on images (spec 6.10, first column).
 
 Official hyper-parameters; the model shape is a documented public shape of the same size, not the
-released checkpoint's (the spec does not give it): see configs/common.py.
+released checkpoint's (the spec does not give it): see lumos_jax/config/recipes.py.
 
   python -m lumos_jax train --config=configs/lumos1_3b_stage1_image.py:steps_per_epoch=N \
       --workdir=runs/lumos1_3b_stage1_image
-Arguments after ':' (comma separated): steps_per_epoch, epochs (100), gpus (48: global batch).
+Arguments after ':' (comma separated): steps_per_epoch, epochs (100), gpus (48: global batch),
+runlocal (False; True shrinks the run to a CPU-sized one, lumos_jax/config/runlocal.py):
+
+  python -m lumos_jax train --config=configs/lumos1_3b_stage1_image.py:runlocal=True \
+      --workdir=/tmp/lumos1_3b_stage1_image
 """
 
-import pathlib
-import runpy
-
-_COMMON = runpy.run_path(str(pathlib.Path(__file__).with_name('common.py')))
+from lumos_jax.config import recipes
 
 
 def get_config(arg=None):
-  return _COMMON['lumos1_config']('3b', 'stage1_image', arg)
+  return recipes.lumos1_config('3b', 'stage1_image', arg)

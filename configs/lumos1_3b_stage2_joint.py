@@ -2,18 +2,19 @@
 """Lumos-1 3B, stage 2: joint image-video training, 1 image step per video step (spec 6.9, 6.10).
 
 Official hyper-parameters; the model shape is a documented public shape of the same size, not the
-released checkpoint's (the spec does not give it): see configs/common.py.
+released checkpoint's (the spec does not give it): see lumos_jax/config/recipes.py.
 
   python -m lumos_jax train --config=configs/lumos1_3b_stage2_joint.py:steps_per_epoch=N \
       --workdir=runs/lumos1_3b_stage2_joint
-Arguments after ':' (comma separated): steps_per_epoch, epochs (100), gpus (48: global batch).
+Arguments after ':' (comma separated): steps_per_epoch, epochs (100), gpus (48: global batch),
+runlocal (False; True shrinks the run to a CPU-sized one, lumos_jax/config/runlocal.py):
+
+  python -m lumos_jax train --config=configs/lumos1_3b_stage2_joint.py:runlocal=True \
+      --workdir=/tmp/lumos1_3b_stage2_joint
 """
 
-import pathlib
-import runpy
-
-_COMMON = runpy.run_path(str(pathlib.Path(__file__).with_name('common.py')))
+from lumos_jax.config import recipes
 
 
 def get_config(arg=None):
-  return _COMMON['lumos1_config']('3b', 'stage2_joint', arg)
+  return recipes.lumos1_config('3b', 'stage2_joint', arg)

@@ -9,9 +9,13 @@ Commands:
   bench     benchmarks (own flags, see --help): results in bench/results, docs/benchmarks.md
 
 Config leaves are overridden with `--config.train.num_steps=100`, `--config.mesh.shape="(2,2,2)"`;
-the config is locked, so a misspelt key is an error. Multi-process runs: see launch/README.md.
-This file only parses flags and dispatches; the work is in lumos_jax.train.loop and
-lumos_jax.data.prepare.
+the config is locked and parsed into typed sections (lumos_jax/config), so a misspelt key or a
+wrong type is an error naming the key. `sample` and `eval` read everything from the run directory
+(its own config, vocabulary, tokenizers and held-out prompts), never from the data folder.
+A user error (config, files, data records, flag values) prints one line and exits with status 2;
+`--debug` shows the traceback. Multi-process runs: see launch/README.md. This file only parses
+flags and dispatches; the work is in lumos_jax.train.loop, lumos_jax.data.prepare and
+lumos_jax.inference.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from lumos_jax.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'ml_collections config file (configs/*.py); override single leaves with '
@@ -54,11 +60,18 @@ _OUT = flags.DEFINE_string('out', None, 'sample: output path (.mp4/.gif/.png wri
                            'eval: output folder (default WORKDIR/eval)')
 _NUM_PROMPTS = flags.DEFINE_integer('num_prompts', None, 'eval: held-out prompts to use')
 _ALL_LOGS = flags.DEFINE_bool('all_logs', False, 'also show INFO logs of jax/orbax/grain')
+_DEBUG = flags.DEFINE_bool('debug', False, 'show the traceback of user errors too')
+
+
+def _parse(config):
+  from lumos_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  return config_lib.parse(config)
 
 
 def _prepare(config) -> int:
   from lumos_jax.data import prepare  # pylint: disable=g-import-not-at-top
-  path = prepare.prepare(config, force=_FORCE.value)
+  config = _parse(config)
+  path = prepare.prepare(config.data, config.vocab, force=_FORCE.value)
   print(f'data ready in {path}')
   return 0
 
@@ -67,6 +80,7 @@ def _train(config) -> int:
   from lumos_jax import parallel  # pylint: disable=g-import-not-at-top
   if not _WORKDIR.value:
     raise app.UsageError('train needs --workdir=DIR')
+  config = _parse(config)
   ids = _LOCAL_DEVICE_IDS.value
   parallel.initialize_distributed(
       _DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
@@ -84,8 +98,11 @@ def _train(config) -> int:
 def _load_run(config):
   from lumos_jax import inference  # pylint: disable=g-import-not-at-top
   if not _WORKDIR.value:
-    raise app.UsageError('this command needs --workdir=DIR (a training workdir)')
-  return inference, inference.load_run(_WORKDIR.value, config)
+    raise app.UsageError('this command needs --workdir=DIR (a training run directory)')
+  if config is not None:
+    raise app.UsageError('sample and eval use the run\'s own config (WORKDIR/config.json); '
+                         'drop --config and use --cfg, --steps, --seed, ... to change sampling')
+  return inference, inference.load_run(_WORKDIR.value)
 
 
 def _sample(config) -> int:
@@ -94,17 +111,18 @@ def _sample(config) -> int:
     raise app.UsageError('sample needs --prompt="..."')
   inference, run = _load_run(config)
   data = run.config.data
-  fps, duration = (int(x) for x in data.fps_duration[0])
-  frames = _FRAMES.value or fps * duration
+  fps, duration = data.fps_duration[0]
+  frames = fps * duration if _FRAMES.value is None else _FRAMES.value
   if _RESOLUTION.value:
     try:
       width, height = (int(x) for x in _RESOLUTION.value.lower().split('x'))
     except ValueError:
-      raise app.UsageError(f'--resolution={_RESOLUTION.value!r}: expected WxH, e.g. 64x64')
+      raise UserError(f'--resolution={_RESOLUTION.value!r}: expected WxH, e.g. 64x64') from None
   else:
-    width = height = int(data.size)
+    height, width = data.height_width
   out = _OUT.value or str(pathlib.Path(_WORKDIR.value) / 'samples' / 'sample')
-  with tqdm.tqdm(total=frames - (1 if _IMAGE.value else 0), desc='frames', unit='frame') as bar:
+  total = max(0, frames - (1 if _IMAGE.value else 0))
+  with tqdm.tqdm(total=total, desc='frames', unit='frame') as bar:
     paths = inference.sample_to_files(
         run, _PROMPT.value, out, frames=frames, fps=_FPS.value or fps, resolution=(height, width),
         image=_IMAGE.value, seed=_SEED.value or 0, progress=lambda _: bar.update(1),
@@ -156,7 +174,14 @@ def main(argv):
   if not _ALL_LOGS.value:
     handler.addFilter(_ConciseLogs())
   logging.set_verbosity(logging.INFO)
-  sys.exit(COMMANDS[argv[1]](_CONFIG.value))
+  try:
+    code = COMMANDS[argv[1]](_CONFIG.value)
+  except (UserError, FileNotFoundError) as e:
+    if _DEBUG.value:
+      raise
+    print(f'error: {e}', file=sys.stderr)
+    code = 2
+  sys.exit(code)
 
 
 if __name__ == '__main__':

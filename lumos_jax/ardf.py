@@ -54,17 +54,11 @@ def schedule(name: str, t: jax.Array) -> jax.Array:
 
 
 def maskable_positions(labels: jax.Array, vocab: Vocab) -> jax.Array:
-  """bool [B, L]: frame content (codes and new-lines) of frames that have labels (spec 6.4).
+  """bool [B, L]: positions AR-DF may mask, the frame content of labelled frames (spec 6.4).
 
-  Frame headers (image_start and the two grid tokens), image_end and separators are excluded;
-  frames of given context (IGNORE labels) are not frames of the label sequence at all.
+  See `layout.frame_content`; frames of given context (IGNORE labels) are excluded.
   """
-  in_frame, _ = layout.frame_membership(labels, vocab)
-  is_start = labels == vocab.image_start
-  after_start = jnp.pad(is_start, ((0, 0), (1, 0)))[:, :-1]
-  two_after = jnp.pad(is_start, ((0, 0), (2, 0)))[:, :-2]
-  header = is_start | after_start | two_after
-  return in_frame & ~header & (labels != vocab.image_end) & (labels != vocab.sep)
+  return layout.frame_content(labels, vocab)
 
 
 def _ranks(keys: jax.Array) -> jax.Array:
@@ -163,8 +157,10 @@ def history_pattern(content_length: int, ratio: float = 0.7) -> np.ndarray:
   return idx
 
 
-
 def history_mask(blocks: jax.Array, content_length: int, ratio: float, mask_id: int) -> jax.Array:
-  """Applies the history pattern to frame blocks [..., content_length + 4] (header first)."""
-  pattern = 3 + history_pattern(content_length, ratio)
+  """Applies the history pattern to frame blocks [..., frame length] (header first).
+
+  `content_length` is `layout.frame_content_length(height, width)` of the frames.
+  """
+  pattern = layout.FRAME_HEADER_LEN + history_pattern(content_length, ratio)
   return blocks.at[..., pattern].set(mask_id)

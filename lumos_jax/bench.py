@@ -189,9 +189,7 @@ def video_layout(length: int, vocab: vocab_lib.Vocab, latents: int = 8, seed: in
       break
     frames += 1
   item = layout.build_item(text, codes[:frames], vocab, duration=frames, fps=1).tokens[:length]
-  tokens = np.full((1, length), vocab.pad, np.int32)
-  tokens[0, : len(item)] = item
-  return tokens
+  return layout.pad_batch([item], vocab, length)
 
 
 def bench_attention(rec: Recorder, p: Plan) -> None:
@@ -281,11 +279,8 @@ def synthetic_batch(vocab, batch: int, frames: int, latents: tuple[int, int], se
     codes = [rng.integers(0, vocab.codebook_size, latents) for _ in range(frames)]
     items.append(layout.build_item(text, codes, vocab, duration=frames, fps=1))
   length = -(-max(len(i.tokens) for i in items) // 64) * 64
-  tokens = np.full((batch, length), vocab.pad, np.int32)
-  labels = np.full((batch, length), layout.IGNORE, np.int32)
-  for row, item in enumerate(items):
-    tokens[row, : len(item.tokens)] = item.tokens
-    labels[row, : len(item.labels)] = item.labels
+  tokens = layout.pad_batch([i.tokens for i in items], vocab, length)
+  labels = layout.pad_batch([i.labels for i in items], vocab, length, fill=layout.IGNORE)
   return {'tokens': jnp.asarray(tokens), 'labels': jnp.asarray(labels)}
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
+from flax import nnx
 
 STATE, DATA, CONFIG = 'state', 'data', 'config'
 
@@ -182,6 +183,55 @@ def abstract_like(state: Any, shardings: Any) -> Any:
   """`jax.ShapeDtypeStruct` leaves with the given shardings (a pytree of the same structure)."""
   return jax.tree.map(
       lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+
+
+def restore_params(directory: str | os.PathLike, abstract_params: Any,
+                   step: int | None = None) -> tuple[Any, int]:
+  """Reads only the parameters of a checkpoint (latest by default) into `abstract_params`.
+
+  For inference and for initialising from another run: the optimizer state, RNG key and data
+  iterator are not read. `abstract_params` is an nnx.State of `jax.ShapeDtypeStruct` leaves,
+  each with the sharding to read into (plain ShapeDtypeStructs: the default device).
+
+  Returns:
+    (params, step): the nnx.State with arrays, and the checkpoint's step.
+  """
+  directory = epath.Path(os.path.abspath(directory))
+  if step is None:
+    options = ocp.CheckpointManagerOptions(read_only=True)
+    with ocp.CheckpointManager(directory, options=options) as m:
+      step = m.latest_step()
+    if step is None:
+      raise FileNotFoundError(f'no checkpoint in {directory}')
+  flat = nnx.to_flat_state(abstract_params)
+
+  def nested(leaf):
+    out: dict = {}
+    for path, variable in flat:
+      node = out
+      for key in path:
+        node = node.setdefault(str(key), {})
+      node['value'] = leaf(variable.get_value())
+    return out
+
+  def restore_arg(x):
+    sharding = getattr(x, 'sharding', None) or jax.sharding.SingleDeviceSharding(
+        jax.devices()[0])
+    return ocp.ArrayRestoreArgs(sharding=sharding, global_shape=x.shape, dtype=x.dtype)
+
+  # partial_restore: the tree holds only `params`, so nothing else of the state item is read.
+  args = ocp.args.PyTreeRestore(item={'params': nested(lambda x: x)},
+                                restore_args={'params': nested(restore_arg)},
+                                partial_restore=True)
+  with ocp.PyTreeCheckpointer() as ckptr:
+    restored = ckptr.restore(directory / str(step) / STATE, args=args)['params']
+  values = []
+  for path, variable in flat:
+    node = restored
+    for key in path:
+      node = node[str(key)]
+    values.append((path, variable.replace(node['value'])))
+  return nnx.from_flat_state(values), int(step)
 
 
 def load_state_arrays(directory: str | os.PathLike,

@@ -1,30 +1,29 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
 """Using a trained run: load its model and tokenizers, sample prompts to files, evaluate adherence.
 
-The `sample` and `eval` commands of `python -m lumos_jax` call `sample_to_files`, `evaluate_run`
-and `probe_run`; they read the run's own `config.json` unless a config is given.
+The `sample` and `eval` commands of `python -m lumos_jax` call `load_run`, `sample_to_files`,
+`evaluate_run` and `probe_run`. A run directory is self-contained (lumos_jax/run_dir.py): nothing
+here reads the data folder, and only the parameters of a checkpoint are restored.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import pathlib
 from typing import Any
 
-import jax.numpy as jnp
-import ml_collections as mlc
 import numpy as np
 from flax import nnx
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from lumos_jax import checkpoint, sampling, video_io
+from lumos_jax import checkpoint, run_dir, sampling, video_io
 from lumos_jax import vocab as vocab_lib
+from lumos_jax.config import Config
 from lumos_jax.data import pipeline, prepare
+from lumos_jax.errors import UserError
 from lumos_jax.evaluation import adherence, history_probe
 from lumos_jax.model import Decoder, create_model
-from lumos_jax.model import config as model_config_lib
 from lumos_jax.tokenizers import text as text_lib
 from lumos_jax.tokenizers.patch_vq import VisualTokenizer
 
@@ -33,7 +32,8 @@ from lumos_jax.tokenizers.patch_vq import VisualTokenizer
 class Run:
   """A trained model with everything needed to prompt it."""
 
-  config: mlc.ConfigDict
+  workdir: pathlib.Path
+  config: Config
   model: Decoder
   vocab: vocab_lib.Vocab
   text_tokenizer: text_lib.TextTokenizer
@@ -41,44 +41,29 @@ class Run:
   step: int
 
 
-def run_config(workdir: str | pathlib.Path) -> mlc.ConfigDict:
-  """The config a run was trained with (`<workdir>/config.json`)."""
-  path = pathlib.Path(workdir) / 'config.json'
-  if not path.exists():
-    raise FileNotFoundError(f'{path} not found: is {workdir} a training workdir?')
-  return mlc.ConfigDict(json.loads(path.read_text()))
-
-
-def load_run(workdir: str | pathlib.Path, config: Any = None, step: int | None = None) -> Run:
-  """Loads the parameters of a checkpoint (latest by default) into a fresh decoder."""
-  config = run_config(workdir) if config is None else config
-  vocab = vocab_lib.from_config(config.vocab)
-  model_config = model_config_lib.from_config(config.model, vocab.size)
-  arrays = checkpoint.load_state_arrays(pathlib.Path(workdir) / 'checkpoints', step)
-  graphdef, state = nnx.split(nnx.eval_shape(lambda: create_model(model_config)))
-  flat = []
-  for path, variable in nnx.to_flat_state(state):
-    key = '/'.join(['params', *map(str, path), 'value'])
-    if key not in arrays:
-      raise KeyError(f'checkpoint of {workdir} has no {key}: trained with another model config?')
-    flat.append((path, variable.replace(jnp.asarray(arrays[key]))))
-  model = nnx.merge(graphdef, nnx.from_flat_state(flat))
-  tokenizer_path = str(config.data.get('text_tokenizer', '') or '') or None
-  return Run(config, model, vocab, text_lib.for_vocab(vocab, tokenizer_path),
-             prepare.load_tokenizer(config), int(arrays['step']))
-
-
-def sampling_config(config: Any, **overrides: Any) -> sampling.SamplingConfig:
-  """SamplingConfig from the config's `sample` section (its sampler fields) and overrides."""
-  fields = {f.name for f in dataclasses.fields(sampling.SamplingConfig)}
-  section = {k: v for k, v in dict(config.get('sample', {})).items() if k in fields}
-  section.update({k: v for k, v in overrides.items() if v is not None})
-  return sampling.SamplingConfig(**section)
+def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
+  """The run's config, vocabulary, tokenizers and the parameters of a checkpoint (latest by
+  default; params only, on the default device)."""
+  workdir = pathlib.Path(workdir)
+  if not workdir.is_dir():
+    raise UserError(f'--workdir={workdir}: no such directory')
+  config = run_dir.read_config(workdir)
+  vocab = run_dir.read_vocab(workdir)
+  graphdef, abstract = nnx.split(nnx.eval_shape(lambda: create_model(config.model)))
+  try:
+    params, step = checkpoint.restore_params(workdir / 'checkpoints', abstract, step)
+  except FileNotFoundError as e:
+    raise UserError(f'{workdir}: {e}; train it first (or give another --workdir)') from e
+  return Run(workdir, config, nnx.merge(graphdef, params), vocab,
+             run_dir.text_tokenizer(workdir, vocab), run_dir.visual_tokenizer(workdir), step)
 
 
 def _first_frame(path: str, size: tuple[int, int]) -> np.ndarray:
   """An image centre-cropped to the aspect of `size` (H, W) and resized to it: uint8 [H, W, 3]."""
-  image = Image.open(path).convert('RGB')
+  try:
+    image = Image.open(path).convert('RGB')
+  except (OSError, UnidentifiedImageError) as e:
+    raise UserError(f'--image={path}: cannot read it as an image ({e})') from e
   h, w = size
   scale = max(w / image.width, h / image.height)
   image = image.resize((max(w, round(image.width * scale)), max(h, round(image.height * scale))),
@@ -115,8 +100,14 @@ def sample_to_files(
   """
   patch = run.visual_tokenizer.spatial_compression
   height, width = resolution
-  if height % patch or width % patch:
-    raise ValueError(f'resolution {height}x{width} must be a multiple of the patch size {patch}')
+  if min(height, width) < patch or height % patch or width % patch:
+    raise UserError(f'resolution {width}x{height} (WxH): both sides must be positive multiples of '
+                    f'the visual tokenizer\'s {patch} px')
+  if frames < (2 if image else 1):
+    raise UserError(f'frames={frames}: expected at least {2 if image else 1} latent frame(s)'
+                    + (' (the given image is the first)' if image else ''))
+  if fps < 1:
+    raise UserError(f'fps={fps}: expected a positive frame rate')
   given = None
   if image is not None:
     given = [run.visual_tokenizer.encode(_first_frame(image, (height, width))[None])]
@@ -124,8 +115,7 @@ def sample_to_files(
       [run.text_tokenizer.encode(prompt)], num_frames=frames, height=height // patch,
       width=width // patch, duration=max(1, math.ceil(frames / fps)), fps=fps,
       given_frames=given)
-  sampler = sampling.Sampler(run.model, run.vocab, sampling_config(run.config,
-                                                                   **sampling_overrides))
+  sampler = sampling.Sampler(run.model, run.vocab, run.config.sample.sampling(**sampling_overrides))
   samples = sampler.generate(request, seed=seed, progress=progress)
   video = run.visual_tokenizer.decode(samples.frames[0])
   out = pathlib.Path(out).with_suffix('')
@@ -139,36 +129,35 @@ def sample_to_files(
 
 
 def _heldout(run: Run, num: int | None):
-  """(sample section, the first `num` held-out video records (default: sample.eval_prompts),
-  fps, duration) for evaluation at the first training (fps, duration) choice."""
-  section = run.config.get('sample', mlc.ConfigDict())
-  records = prepare.heldout_items(run.config, kind='video')
-  records = records[: num or int(section.get('eval_prompts', len(records)))]
-  fps, duration = (int(x) for x in run.config.data.fps_duration[0])
-  return section, records, fps, duration
+  """(the first `num` held-out videos copied into the run (default: sample.eval_prompts), fps,
+  duration) for evaluation at the first training (fps, duration) choice."""
+  records = run_dir.heldout(run.workdir)
+  if not records:
+    raise UserError(f'{run.workdir} holds no held-out prompts ({run_dir.HELDOUT}): `eval` scores '
+                    'runs trained on a data set with a held-out split')
+  fps, duration = run.config.data.fps_duration[0]
+  return records[: num or run.config.sample.eval_prompts], fps, duration
 
 
 def evaluate_run(run: Run, out: str | pathlib.Path, *, num_prompts: int | None = None,
                  seed: int | None = None, progress=None, **sampling_overrides) -> dict[str, float]:
   """Prompt adherence on the held-out synthetic prompts; writes clips and samples.jsonl to out."""
-  config = run.config
-  section, records, fps, duration = _heldout(run, num_prompts)
+  section = run.config.sample
+  records, fps, duration = _heldout(run, num_prompts)
   prompts = [adherence.Prompt(r.caption, prepare.attributes_of(r)) for r in records]
-  clip = adherence.Clip(frames=fps * duration, size=int(config.data.size), fps=fps,
+  clip = adherence.Clip(frames=fps * duration, size=run.config.data.height_width[0], fps=fps,
                         duration=duration)
   return adherence.evaluate(
       run.model, run.vocab, run.text_tokenizer, run.visual_tokenizer, prompts, clip,
-      sampling_config(config, **sampling_overrides), out_dir=out,
-      batch_size=int(section.get('batch_size', 8)),
-      seed=int(section.get('seed', 0)) if seed is None else seed, write_mp4=True,
-      progress=progress)
+      section.sampling(**sampling_overrides), out_dir=out, batch_size=section.batch_size,
+      seed=section.seed if seed is None else seed, write_mp4=True, progress=progress)
 
 
 def probe_run(run: Run, num_clips: int | None = None) -> history_probe.ProbeResult:
   """The history probe (evaluation.history_probe) on held-out clips at the first training
   (fps, duration) choice; as many clips as `evaluate_run` scores unless num_clips is given."""
-  section, records, fps, duration = _heldout(run, num_clips)
+  records, fps, duration = _heldout(run, num_clips)
   items = [(run.text_tokenizer.encode(r.caption),
             r.codes[pipeline.select_frames(r.num_frames, r.fps, fps, duration)]) for r in records]
   return history_probe.history_probe(run.model, run.vocab, items, duration=duration, fps=fps,
-                                     batch_size=int(section.get('batch_size', 8)))
+                                     batch_size=run.config.sample.batch_size)

@@ -30,6 +30,52 @@ from lumos_jax.vocab import IGNORE, Vocab
 Array = Any  # np.ndarray or jax.Array
 
 # -----------------------------------------------------------------------------------------------
+# Geometry
+# -----------------------------------------------------------------------------------------------
+
+# [image_start, grid(h), grid(w)]: a frame states its size before its content, so that positions
+# and spans can be read off the tokens alone (spec 2.3); content starts at this offset.
+FRAME_HEADER_LEN = 3
+
+
+def frame_content_length(height: int, width: int) -> int:
+  """Tokens of a frame's content: `height` rows of `width` codes and a new-line."""
+  return height * (width + 1)
+
+
+def frame_length(height: int, width: int) -> int:
+  """Tokens of one frame block: header, content and image_end."""
+  return FRAME_HEADER_LEN + frame_content_length(height, width) + 1
+
+
+def code_positions(height: int, width: int) -> np.ndarray:
+  """Indices, within a frame block, of its height * width visual codes (row-major, no new-lines)."""
+  rows = np.arange(frame_content_length(height, width)).reshape(height, width + 1)
+  return FRAME_HEADER_LEN + rows[:, :width].reshape(-1)
+
+
+def pad_batch(
+    sequences: Sequence[Array], vocab: Vocab, length: int | None = None, fill: int | None = None
+) -> np.ndarray:
+  """int32 [B, length]: 1-D sequences right-padded with `vocab.pad`, or `fill` (IGNORE for labels).
+
+  `length` defaults to the longest sequence; a longer sequence raises ValueError naming its row.
+  """
+  sequences = [np.asarray(s) for s in sequences]
+  for i, s in enumerate(sequences):
+    if s.ndim != 1:
+      raise ValueError(f'row {i}: expected a 1-D sequence, got shape {s.shape}')
+  if length is None:
+    length = max((len(s) for s in sequences), default=0)
+  out = np.full((len(sequences), length), vocab.pad if fill is None else fill, np.int32)
+  for i, s in enumerate(sequences):
+    if len(s) > length:
+      raise ValueError(f'row {i} has {len(s)} tokens, more than length={length}')
+    out[i, : len(s)] = s
+  return out
+
+
+# -----------------------------------------------------------------------------------------------
 # Building sequences
 # -----------------------------------------------------------------------------------------------
 
@@ -344,6 +390,34 @@ def frame_membership(tokens: Array, vocab: Vocab) -> tuple[Array, Array]:
   ).any(-1, keepdims=True)
   in_frame = in_frame & (in_video | ~has_video)
   return in_frame, frame_id
+
+
+def frame_index(tokens: Array, vocab: Vocab) -> Array:
+  """Latent frame index of every position (-1 before the first frame), int32 like tokens."""
+  xp = _xp(tokens)
+  return xp.cumsum(xp.asarray(tokens) == vocab.image_start, axis=-1, dtype=xp.int32) - 1
+
+
+def _shift(x: Array, n: int, xp) -> Array:
+  """x moved n places right along the last axis, False shifted in."""
+  pad = xp.zeros(x.shape[:-1] + (n,), bool)
+  return xp.concatenate([pad, x], axis=-1)[..., : x.shape[-1]]
+
+
+def frame_content(labels_or_tokens: Array, vocab: Vocab) -> Array:
+  """bool, shaped like the input: frame content (codes and new-lines) of its frames (spec 6.4).
+
+  Frame headers, image_end and separators are excluded. On labels, frames of given context
+  (IGNORE labels) are not frames at all, so this is what AR-DF may mask and the loss may see.
+  """
+  xp = _xp(labels_or_tokens)
+  ids = xp.asarray(labels_or_tokens)
+  in_frame, _ = frame_membership(ids, vocab)
+  is_start = ids == vocab.image_start
+  header = is_start
+  for n in range(1, FRAME_HEADER_LEN):
+    header = header | _shift(is_start, n, xp)
+  return in_frame & ~header & (ids != vocab.image_end) & (ids != vocab.sep)
 
 
 def attention_spans(tokens: Array, vocab: Vocab, frame_bidirectional: bool = True) -> Array:

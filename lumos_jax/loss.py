@@ -42,8 +42,8 @@ def masked_visual_cross_entropy(
     hidden: [B, L, E] final hidden states (compute dtype).
     lm_head: [E, V] LM head kernel; only the visual columns are used.
     labels: int [B, L]; positions with a visual-code label are targets.
-    frame_ids: int [B, L] latent frame index of every position (for per-frame metrics; ids outside
-      [0, max_frames) still count in the loss).
+    frame_ids: int [B, L] latent frame index of every position (`layout.frame_index`), for
+      per-frame metrics; ids outside [0, max_frames) still count in the loss.
     vocab: vocabulary (visual range).
     max_frames: length of the per-frame metric vectors.
     chunk_size: positions per LM-head block.
@@ -95,8 +95,3 @@ def masked_visual_cross_entropy(
       frame_losses=frame_sum / jnp.maximum(frame_count, 1.0),
       frame_counts=frame_count.astype(jnp.int32),
   )
-
-
-def frame_indices(tokens: jax.Array, vocab: Vocab) -> jax.Array:
-  """Latent frame index of every position (-1 before the first frame), int32 [B, L]."""
-  return jnp.cumsum(tokens == vocab.image_start, axis=-1, dtype=jnp.int32) - 1

@@ -25,8 +25,7 @@ import numpy as np
 from flax import nnx
 
 from lumos_jax import ardf, layout
-from lumos_jax.model import Decoder, init_cache
-from lumos_jax.model.rope import rope_cos_sin
+from lumos_jax.model import Decoder, Inputs, init_cache, prepare_inputs
 from lumos_jax.vocab import Vocab
 
 TEMPERATURE_MODES = ('official', 'per_frame')
@@ -100,7 +99,7 @@ class Request:
 
 @dataclasses.dataclass(frozen=True)
 class Samples:
-  tokens: np.ndarray  # int32 [B, L]: the conditional sequences, video_end appended, 0-padded
+  tokens: np.ndarray  # int32 [B, L]: conditional sequences + video_end, padded with vocab.pad
   frames: np.ndarray  # int32 [B, T, height, width] codes
 
 
@@ -140,8 +139,8 @@ def maskgit_update(
   p_sel = jnp.take_along_axis(probs, sampled[..., None], axis=-1)[..., 0]
   sampled = jnp.where(unknown, sampled + visual_offset, codes)
   n = codes.shape[-1]
-  ratio = (step + 1) / num_steps
-  mask_len = jnp.floor(n * jnp.cos(jnp.pi / 2 * ratio)).astype(jnp.int32)
+  # The training masks' cosine schedule, so that inference walks the ratios training saw.
+  mask_len = jnp.floor(n * ardf.schedule('cosine', (step + 1) / num_steps)).astype(jnp.int32)
   num_unknown = unknown.sum(-1, keepdims=True)
   mask_len = jnp.maximum(1, jnp.minimum(num_unknown - 1, mask_len))
   u = jax.random.uniform(k_gumbel, p_sel.shape, minval=0.0, maxval=1.0)
@@ -165,12 +164,13 @@ class Sampler:
 
   # -- sequence construction (host) ---------------------------------------------------------
 
-  def _sequences(self, request: Request, frame_len: int):
-    """Prompt rows (cond, then uncond if guided) and their full-length layouts with masked frames.
+  def _sequences(self, request: Request):
+    """Full-length layouts of the rows (cond, then uncond if guided) and their prompt lengths.
 
-    Returns (prompts [R, Wp], prompt_lengths [R], full [R, Lf]) where `full` holds the complete
-    final layout of every row (the given frames history-masked, every generated frame fully
-    masked, video_end) from which positions and spans are computed once.
+    Returns (full [R, Lf], prompt_lengths [R], prompt_width, num_given) where `full` holds the
+    complete final layout of every row (prompt with the given frames history-masked, every
+    generated frame fully masked, video_end) from which the metadata is computed once, and the
+    prompts of all rows fit in the first `prompt_width` (a bucket multiple) positions.
     """
     v, r = self.vocab, request
     given = [None] * len(r.prompts) if r.given_frames is None else list(r.given_frames)
@@ -187,11 +187,13 @@ class Sampler:
                                              given_frames=frames, unconditional=unconditional))
     lengths = np.array([len(p) for p in rows])
     # history-mask given frames: their cached K/V come from the masked view (spec 7.6 b)
+    frame_len = layout.frame_length(r.height, r.width)
     views = []
     for p in rows:
       if num_given:
         frames = p[len(p) - num_given * frame_len :].reshape(num_given, frame_len)
-        masked = ardf.history_mask(jnp.asarray(frames), frame_len - 4,
+        masked = ardf.history_mask(jnp.asarray(frames),
+                                   layout.frame_content_length(r.height, r.width),
                                    self.config.history_mask_ratio, v.mask)
         p = np.concatenate([p[: len(p) - num_given * frame_len], np.asarray(masked).reshape(-1)])
       views.append(p)
@@ -199,12 +201,8 @@ class Sampler:
     tail = np.concatenate(
         [np.tile(layout.masked_frame_block(r.height, r.width, v), r.num_frames - num_given),
          [v.video_end]])
-    full = np.zeros((len(rows), width + len(tail)), np.int32)
-    prompts = np.zeros((len(rows), width), np.int32)
-    for i, p in enumerate(views):
-      prompts[i, : len(p)] = p
-      full[i, : len(p) + len(tail)] = np.concatenate([p, tail])
-    return prompts, lengths, full, num_given
+    full = layout.pad_batch([np.concatenate([p, tail]) for p in views], v, width + len(tail))
+    return full, lengths, width, num_given
 
   # -- generation ---------------------------------------------------------------------------
 
@@ -214,33 +212,25 @@ class Sampler:
     """Generates `request.num_frames` frames per prompt (given frames included)."""
     v, c = self.vocab, self.config
     b = len(request.prompts)
-    frame_len = request.height * (request.width + 1) + 4
-    prompts, lengths, full, num_given = self._sequences(request, frame_len)
+    full, lengths, width, num_given = self._sequences(request)
     if num_given >= request.num_frames:
       raise ValueError(f'num_frames={request.num_frames} leaves nothing to generate after '
                        f'{num_given} given frames')
-    positions = layout.mm_rope_positions(full, v)
-    mc = self.model_config
-    cos, sin = rope_cos_sin(positions, mc.head_dim, mc.rope_theta, mc.rope_variant)
-    meta = dict(
-        full=jnp.asarray(full), cos=cos, sin=sin,
-        spans=jnp.asarray(layout.attention_spans(full, v, mc.attention_mask == 'frame_causal')),
-        lengths=jnp.asarray(lengths, jnp.int32),
-        segment_ids=jnp.asarray(layout.segment_ids(full, v)),
-    )
+    inputs = prepare_inputs(full, v, self.model_config)
     cache = None
     if c.use_cache:
-      cache = init_cache(mc, batch=len(prompts), size=full.shape[1])
-      cache = _prefill(self.graphdef, self.state, cache, jnp.asarray(prompts), meta)
+      cache = init_cache(self.model_config, batch=len(full), size=full.shape[1])
+      cache = _prefill(self.graphdef, self.state, cache, inputs[:, :width],
+                       jnp.asarray(lengths, jnp.int32))
     key = jax.random.PRNGKey(seed)
     tau = jnp.asarray(c.temperature, jnp.float32)
     frame_fn = functools.partial(_generate_frame, self.graphdef, c, v, request.height,
                                  request.width)
     # The model's view of the rows: history-masked frames; the output keeps the sampled ones.
-    view = jnp.asarray(full)
+    view = inputs.tokens
     generated = []
     for f in range(num_given, request.num_frames):
-      codes, view, cache, tau = frame_fn(self.state, view, cache, meta, jnp.int32(f), key, tau)
+      codes, view, cache, tau = frame_fn(self.state, view, cache, inputs, jnp.int32(f), key, tau)
       generated.append(np.asarray(codes).reshape(b, request.height, request.width))
       if progress is not None:
         progress(f)
@@ -251,10 +241,7 @@ class Sampler:
                                                      fps=request.fps, given_frames=list(frames)),
                             [v.video_end]])
             for text, frames in zip(request.prompts, out_frames)]
-    tokens = np.zeros((b, max(len(q) for q in seqs)), np.int32)
-    for i, q in enumerate(seqs):
-      tokens[i, : len(q)] = q
-    return Samples(tokens=tokens, frames=out_frames.astype(np.int32))
+    return Samples(tokens=layout.pad_batch(seqs, v), frames=out_frames.astype(np.int32))
 
 
 def _row_slice(x: jax.Array, starts: jax.Array, size: int) -> jax.Array:
@@ -263,17 +250,19 @@ def _row_slice(x: jax.Array, starts: jax.Array, size: int) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _prefill(graphdef, state, cache, prompts, meta):
+def _prefill(graphdef, state, cache, prompts: Inputs, lengths):
+  """Runs the prompt columns from slot 0 and commits each row's real prompt length.
+
+  Slots past a row's length hold the start of its tail; later frames overwrite them.
+  """
   model = nnx.merge(graphdef, state)
-  width = prompts.shape[1]
-  _, cache = model(prompts, meta['cos'][:, :width], meta['sin'][:, :width],
-                   meta['spans'][:, :width], cache=cache.with_lengths(0))
-  return cache.with_lengths(meta['lengths'])
+  _, cache = model(prompts, cache=cache.with_lengths(0))
+  return cache.with_lengths(lengths)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
 def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int, width: int,
-                    state, view, cache, meta, frame, key, tau):
+                    state, view, cache, inputs: Inputs, frame, key, tau):
   """Fills frame `frame` of every row with `config.steps` MaskGIT steps, then commits it.
 
   Returns (codes [B, N] visual ids, updated view, cache, tau).
@@ -282,16 +271,13 @@ def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int,
   rows = view.shape[0]
   guided = config.cfg_scale is not None
   b = rows // 2 if guided else rows
-  content_len = height * (width + 1)
-  frame_len = content_len + 4
+  frame_len = layout.frame_length(height, width)
   # Frames are contiguous equal blocks from each row's first image_start (given frames included).
-  first = jnp.argmax(meta['full'] == vocab.image_start, axis=-1)
+  first = jnp.argmax(inputs.tokens == vocab.image_start, axis=-1)
   starts = (first + frame * frame_len).astype(jnp.int32)
-  cos = _row_slice(meta['cos'], starts, frame_len)
-  sin = _row_slice(meta['sin'], starts, frame_len)
-  spans = _row_slice(meta['spans'], starts, frame_len)
+  chunk = jax.tree.map(lambda x: _row_slice(x, starts, frame_len), inputs)
   block = _row_slice(view, starts, frame_len)  # header, masked codes + new-lines, image_end
-  code_pos = 3 + np.arange(content_len).reshape(height, width + 1)[:, :width].reshape(-1)
+  code_pos = layout.code_positions(height, width)
 
   def with_codes(tokens, codes):
     return tokens.at[:, code_pos].set(jnp.concatenate([codes] * (rows // b)))
@@ -303,9 +289,8 @@ def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int,
   def frame_hidden(tokens):
     """Hidden states of the frame chunk: from the cache, or recomputed over the whole view."""
     if cache is not None:
-      return model(tokens, cos, sin, spans, cache=cache)[0]
-    hidden, _ = model(write(view, tokens), meta['cos'], meta['sin'], meta['spans'],
-                      meta['segment_ids'])
+      return model(chunk.replace(tokens=tokens), cache=cache)[0]
+    hidden, _ = model(inputs.replace(tokens=write(view, tokens)))
     return _row_slice(hidden, starts, frame_len)
 
   def step_fn(s, carry):
@@ -328,9 +313,10 @@ def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int,
   codes = jnp.full((b, height * width), vocab.mask, jnp.int32)
   codes, tau = jax.lax.fori_loop(0, config.steps, step_fn, (codes, tau))
   # Commit: the finished frame, history-masked, enters the cache and the model's view.
-  committed = ardf.history_mask(with_codes(block, codes), content_len,
-                                config.history_mask_ratio, vocab.mask)
+  content_len = layout.frame_content_length(height, width)
+  committed = ardf.history_mask(with_codes(block, codes), content_len, config.history_mask_ratio,
+                                vocab.mask)
   if cache is not None:
-    _, cache = model(committed, cos, sin, spans, cache=cache)
+    _, cache = model(chunk.replace(tokens=committed), cache=cache)
     cache = cache.advance(frame_len)
   return codes, write(view, committed), cache, tau

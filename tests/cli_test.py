@@ -11,8 +11,7 @@ import time
 from lumos_jax import checkpoint
 from lumos_jax.train import metrics as metrics_lib
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import driver_testing  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lumos_jax import testing as driver_testing
 
 TINY = f'--config={driver_testing.REPO}/configs/tiny.py'
 
@@ -42,7 +41,7 @@ def test_usage_errors():
 def test_sigterm_checkpoints_and_exits_zero(tmp_path):
   workdir = tmp_path / 'run'
   proc = subprocess.Popen(
-      [sys.executable, str(driver_testing.REPO / 'tests' / 'driver_testing.py'), 'train', TINY,
+      [sys.executable, '-m', 'lumos_jax.testing', 'train', TINY,
        f'--workdir={workdir}',
        *driver_testing.cli_overrides(**{
            'train.num_steps': 10000, 'train.eval_every': 0, 'checkpoint.every_steps': 10000,

@@ -186,3 +186,57 @@ def test_masked_frame_block_and_prompt():
   np.testing.assert_array_equal(prompt, [0, 100, 200, 8710, 9004, 8806, 8816])
   uncond = layout.generation_prompt(TEXT, V, duration=2, fps=12, unconditional=True)
   np.testing.assert_array_equal(uncond, [9004, 8806, 8816])
+
+
+def test_frame_geometry_by_hand():
+  # A 2x3-latent frame: [image_start, gh, gw] c c c nl c c c nl [image_end].
+  assert layout.frame_content_length(2, 3) == 8
+  assert layout.frame_length(2, 3) == 12
+  np.testing.assert_array_equal(layout.code_positions(2, 3), [3, 4, 5, 7, 8, 9])
+  block = layout.frame_block(_frames(1, 8, 16)[0], V)  # the builder agrees
+  assert len(block) == layout.frame_length(8, 16) == 3 + 8 * 17 + 1
+  is_code = np.zeros(len(block), bool)
+  is_code[layout.code_positions(8, 16)] = True
+  np.testing.assert_array_equal(V.is_visual(block), is_code)
+
+
+def _two_frame_sequence():
+  """[bos] t [sep] [vs D F] [is g g c nl ie] [is g g c nl ie] [ve] [sep] and its frame indices."""
+  g = V.grid_token(1)
+  frame = [V.image_start, g, g, V.visual_offset + 5, V.newline, V.image_end]
+  tokens = [V.bos, 100, V.sep, V.video_start, g, g, *frame, *frame, V.video_end, V.sep]
+  return np.asarray(tokens, np.int32), [-1] * 6 + [0] * 6 + [1] * 8
+
+
+def test_frame_index_by_hand():
+  tokens, want = _two_frame_sequence()
+  np.testing.assert_array_equal(layout.frame_index(tokens, V), want)
+  batch = jnp.asarray(np.stack([tokens, np.roll(tokens, 1)]))
+  got = layout.frame_index(batch, V)
+  assert got.dtype == jnp.int32
+  np.testing.assert_array_equal(got, [want, [-1] + want[:-1]])
+
+
+def test_frame_content_by_hand():
+  tokens, _ = _two_frame_sequence()
+  want = np.zeros(len(tokens), bool)
+  want[[9, 10, 15, 16]] = True  # codes and new-lines; not headers, image_end or separators
+  np.testing.assert_array_equal(layout.frame_content(tokens, V), want)
+  labels = tokens.copy()
+  labels[:12] = IGNORE  # prompt, video header and a given first frame carry no target
+  want[:12] = False
+  np.testing.assert_array_equal(layout.frame_content(labels, V), want)
+  batch = np.stack([labels, np.full_like(labels, IGNORE)])
+  np.testing.assert_array_equal(layout.frame_content(jnp.asarray(batch), V), [want, 0 * want])
+
+
+def test_pad_batch():
+  out = layout.pad_batch([[5, 6, 7], np.asarray([8])], V)
+  assert out.dtype == np.int32
+  np.testing.assert_array_equal(out, [[5, 6, 7], [8, V.pad, V.pad]])
+  labels = layout.pad_batch([[1], []], V, length=3, fill=IGNORE)
+  np.testing.assert_array_equal(labels, [[1, IGNORE, IGNORE], [IGNORE] * 3])
+  with pytest.raises(ValueError, match='row 1 has 3 tokens, more than length=2'):
+    layout.pad_batch([[1], [1, 2, 3]], V, length=2)
+  with pytest.raises(ValueError, match='row 0: expected a 1-D sequence'):
+    layout.pad_batch([[[1]]], V)

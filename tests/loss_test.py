@@ -70,8 +70,3 @@ def test_no_targets_gives_zero_loss():
   out = loss_lib.masked_visual_cross_entropy(hidden, head, jnp.full_like(labels, IGNORE),
                                              frame_ids, V, max_frames=4)
   assert float(out.loss) == 0.0 and int(out.num_targets) == 0
-
-
-def test_frame_indices():
-  tokens = jnp.asarray([[0, 5, 9, 9, V.image_start, 1, 1, V.image_start, 1]])
-  np.testing.assert_array_equal(loss_lib.frame_indices(tokens, V), [[-1] * 4 + [0] * 3 + [1] * 2])

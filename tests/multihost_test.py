@@ -24,8 +24,7 @@ import pytest
 from lumos_jax import checkpoint, parallel
 from lumos_jax.train import metrics as metrics_lib
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import driver_testing  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lumos_jax import testing as driver_testing
 
 MIN_STEPS = 3  # SIGTERM once this many steps are logged
 SETTINGS = {
@@ -96,8 +95,7 @@ def test_on_always_initialises(calls):
 
 _SINGLE_PROCESS = textwrap.dedent("""
     import json, shutil, sys
-    sys.path.insert(0, {tests!r})
-    import driver_testing
+    from lumos_jax import testing as driver_testing
     from lumos_jax.train import loop
 
     config = driver_testing.load_config('tiny', **{overrides!r})
@@ -122,7 +120,7 @@ def test_two_processes_match_one_and_restore_in_one(tmp_path):
   env.update(NUM_PROCESSES='2', CPU_DEVICES='2', PORT=str(_free_port()))
   launcher = subprocess.Popen(
       ['bash', str(driver_testing.REPO / 'launch' / 'local_multiprocess.sh'), sys.executable,
-       str(driver_testing.REPO / 'tests' / 'driver_testing.py'), 'train',
+       '-m', 'lumos_jax.testing', 'train',
        f'--config={driver_testing.REPO}/configs/tiny.py', f'--workdir={two}',
        *driver_testing.cli_overrides(**SETTINGS, **{'data.dir': str(tmp_path / 'data')})],
       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
@@ -144,7 +142,7 @@ def test_two_processes_match_one_and_restore_in_one(tmp_path):
   reference, resumed = tmp_path / 'one_process', tmp_path / 'resumed'
   overrides = {**SETTINGS, 'train.num_steps': steps, 'mesh.shape': (2, 2, 1),
                'data.dir': str(tmp_path / 'data')}
-  script = _SINGLE_PROCESS.format(tests=str(driver_testing.REPO / 'tests'), overrides=overrides,
+  script = _SINGLE_PROCESS.format(overrides=overrides,
                                   reference=str(reference), two=str(two), resumed=str(resumed),
                                   steps=steps)
   single = subprocess.run([sys.executable, '-c', script], env=driver_testing.subprocess_env(4),

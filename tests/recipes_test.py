@@ -1,20 +1,22 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""configs/: the official-shaped recipes (spec 6.8 / 6.10 values) and the driver sections."""
+"""configs/lumos1_*.py: the official recipe values (spec 6.8 / 6.10), and every command in their
+docstrings runs (shrunk with runlocal=True: 2 steps from the CLI)."""
 
-import importlib.util
 import math
-import pathlib
+import re
+import shlex
+import subprocess
 import sys
 
 import jax
 import pytest
 from flax import nnx
 
+from lumos_jax import checkpoint
+from lumos_jax import config as config_lib
+from lumos_jax import testing
+from lumos_jax.errors import ConfigError
 from lumos_jax.model import create_model
-from lumos_jax.train import loop
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import driver_testing  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 RECIPES = [f'lumos1_{s}_{t}' for s in ('0p5b', '1b', '3b')
            for t in ('stage1_image', 'stage2_joint')]
@@ -25,12 +27,15 @@ SAVE_EVERY = {'1b_stage1': 3000, '3b_stage1': 1000, '1b_stage2': 1000, '3b_stage
 PARAMS = {'0p5b': 0.59e9, '1b': 1.5e9, '3b': 3.6e9}  # with the untied 129,536-row embedding/head
 
 
-def _load(name, arg=None):
-  path = driver_testing.REPO / 'configs' / f'{name}.py'
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+def _load(name, arg=''):
+  return config_lib.parse(config_lib.load(f'{testing.REPO / "configs" / name}.py{arg}'))
+
+
+def _commands(name):
+  """The `python -m lumos_jax ...` commands in a config file's docstring."""
+  doc = (testing.REPO / 'configs' / f'{name}.py').read_text().split('"""')[1]
+  return [shlex.split(c.replace('\\\n', ' ')) for c in
+          re.findall(r'^\s*(python -m lumos_jax (?:[^\n]*\\\n)*[^\n]*)', doc, re.M)]
 
 
 @pytest.mark.parametrize('name', RECIPES)
@@ -38,8 +43,8 @@ def test_recipe_values(name):
   config = _load(name)
   size, stage = name.split('_')[1], name.split('_')[2]
   key = f'{size}_{stage}'
-  settings, model = loop.build_settings(config)
-  assert settings.vocab.size == 129536 and settings.vocab.visual_offset == 65536
+  assert config.vocab.size == 129536 and config.vocab.visual_offset == 65536
+  model = config.model
   assert model.dtype == 'bfloat16' and model.param_dtype == 'float32'
   assert model.remat_policy == 'full' and model.head_dim % 32 == 0
   assert config.optim.learning_rate == config.optim.min_learning_rate == LR[key]
@@ -50,9 +55,10 @@ def test_recipe_values(name):
   assert config.loss.z_loss_weight == 0.0 and config.seed == 0
   if key in SAVE_EVERY:
     assert config.checkpoint.every_steps == SAVE_EVERY[key]
-  assert tuple(config.mesh.shape) == (1, -1, 1)  # FSDP full shard
+  assert config.mesh.shape == (1, -1, 1)  # FSDP full shard
   assert config.data.fps_duration == (((1, 1),) if stage == 'stage1' else ((12, 2),))
-  assert config.data.batch_size == 48
+  assert config.data.batch_size == 48 and config.data.source == 'user'
+  assert config.data.length_buckets[-1] == (32768 if stage == 'stage1' else 65536)  # max_seq_len
   # warm-up 0.0025 epochs, 100 epochs
   assert config.optim.warmup_steps == 25 and config.train.num_steps == 100 * 10000
   abstract = nnx.eval_shape(lambda: create_model(model))
@@ -61,18 +67,39 @@ def test_recipe_values(name):
 
 
 def test_recipe_arguments():
-  config = _load('lumos1_3b_stage2_joint', 'steps_per_epoch=400000,epochs=2,gpus=16')
+  config = _load('lumos1_3b_stage2_joint', ':steps_per_epoch=400000,epochs=2,gpus=16')
   assert config.optim.warmup_steps == 1000 and config.train.num_steps == 800000
   assert config.data.batch_size == 16
-  with pytest.raises(ValueError, match="unknown config argument 'step'"):
-    _load('lumos1_1b_stage1_image', 'step=3')
+  with pytest.raises(ConfigError, match="config argument 'step': unknown"):
+    _load('lumos1_1b_stage1_image', ':step=3')
 
 
-@pytest.mark.parametrize('name', ['tiny', 'demo'])
-def test_driver_sections(name):
-  config = driver_testing.load_config(name)
-  for key in ('num_steps', 'log_every', 'eval_every', 'eval_batches', 'max_nonfinite_in_a_row'):
-    assert key in config.train
-  assert {'every_steps', 'max_to_keep', 'async_save'} <= set(config.checkpoint)
-  assert len(config.mesh.shape) == 3 and 'dir' in config.data and 'seed' in config
-  loop.build_settings(config)
+@pytest.mark.parametrize('name', RECIPES)
+def test_runlocal_keeps_the_recipe(name):
+  full, local = _load(name), _load(name, ':runlocal=True')
+  assert (local.ardf, local.optim, local.mesh) == (full.ardf, full.optim, full.mesh)
+  assert [f for f, _ in local.data.fps_duration] == [f for f, _ in full.data.fps_duration]
+  assert local.data.image_fraction == full.data.image_fraction
+  assert (local.model.remat_policy, local.model.dtype, local.model.attention_mask) == (
+      full.model.remat_policy, full.model.dtype, full.model.attention_mask)
+
+
+@pytest.mark.parametrize('name', RECIPES)
+def test_docstring_commands_run(name, tmp_path_factory):
+  """The full-size command parses; the runlocal one trains 2 steps from the CLI."""
+  commands = _commands(name)
+  assert len(commands) == 2, commands
+  full, local = commands
+  _load(name, full[4].split('.py', 1)[1].replace('=N', '=10'))
+  data_dir = tmp_path_factory.getbasetemp() / 'recipes_data'  # shared: prepared once per stage
+  workdir = tmp_path_factory.mktemp(name) / 'run'
+  args = [a for a in local[3:] if not a.startswith('--workdir')]
+  proc = subprocess.run(
+      [sys.executable, '-m', 'lumos_jax', *args, f'--workdir={workdir}',
+       '--config.train.num_steps=2', f'--config.data.dir={data_dir}',
+       '--config.train.progress_bar=False'],
+      capture_output=True, text=True, timeout=600, env=testing.subprocess_env(1),
+      cwd=testing.REPO)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert 'done at step 2' in proc.stdout
+  assert checkpoint.Checkpointer(workdir / 'checkpoints').all_steps() == [2]

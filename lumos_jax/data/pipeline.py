@@ -49,14 +49,12 @@ import numpy as np
 from absl import logging
 
 from lumos_jax import layout
-from lumos_jax import vocab as vocab_lib
 from lumos_jax.data import prepare as prepare_lib
 from lumos_jax.data import records
+from lumos_jax.data.config import DataConfig
 from lumos_jax.tokenizers import text as text_lib
 from lumos_jax.vocab import IGNORE, Vocab
 
-MASKING_MODES = ('text_to_video', 'video_next_frame')
-CFG_MODES = ('text_only', 'text_and_video')
 _MAX_SKIP_FRACTION = 0.5  # more bad than good items (after 10 skips) is an error, not noise
 
 Batch = dict[str, np.ndarray]
@@ -69,69 +67,19 @@ Batch = dict[str, np.ndarray]
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  """The pipeline's view of `config.data` (validated)."""
+  """What the per-batch transform needs: the data section, the vocabulary and, for prompt
+  templates other than '{caption}', the text tokenizer."""
 
+  data: DataConfig
   vocab: Vocab
-  fps_duration: tuple[tuple[int, int], ...]
-  masking_modes: tuple[str, ...] = ('text_to_video',)
-  num_given_frames: int = 0
-  cfg_dropout: float = 0.0
-  cfg_modes: tuple[str, ...] = ('text_only',)
-  length_buckets: tuple[int, ...] = (1 << 20,)
-  max_text_tokens: int = 64
-  prompt_template: str = '{caption}'
-  text_tokenizer: Any = None  # needed only when prompt_template is not '{caption}'
-  on_bad_item: str = 'error'
-
-  def __post_init__(self):
-    if not self.fps_duration:
-      raise ValueError('data.fps_duration is empty: give at least one (fps, duration) pair')
-    for pair in self.fps_duration:
-      if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f'data.fps_duration entry {pair}: expected (fps, duration) >= 1')
-    for mode in self.masking_modes:
-      if mode not in MASKING_MODES:
-        raise ValueError(f'data.masking_modes: {mode!r} is not one of {MASKING_MODES}')
-    for mode in self.cfg_modes:
-      if mode not in CFG_MODES:
-        raise ValueError(f'data.cfg_modes: {mode!r} is not one of {CFG_MODES}')
-    if not self.masking_modes or not self.cfg_modes:
-      raise ValueError('data.masking_modes and data.cfg_modes must not be empty')
-    if not 0 <= self.cfg_dropout <= 1:
-      raise ValueError(f'data.cfg_dropout={self.cfg_dropout}: expected a probability')
-    if 'video_next_frame' in self.masking_modes:
-      shortest = min(f * d for f, d in self.fps_duration)
-      if not 0 < self.num_given_frames < shortest:
-        raise ValueError(
-            f'data.num_given_frames={self.num_given_frames}: video_next_frame needs 1 <= k < '
-            f'{shortest} (the shortest fps * duration choice)'
-        )
-    if list(self.length_buckets) != sorted(set(self.length_buckets)) or self.length_buckets[0] < 1:
-      raise ValueError(f'data.length_buckets={self.length_buckets}: expected increasing lengths')
-    if self.on_bad_item not in ('error', 'skip'):
-      raise ValueError(f"data.on_bad_item={self.on_bad_item!r}: expected 'error' or 'skip'")
+  text_tokenizer: Any = None
 
   @classmethod
-  def from_config(cls, config) -> Settings:
-    d = config.data
-    vocab = vocab_lib.from_config(config.vocab)
-    template = str(d.prompt_template)
+  def create(cls, data: DataConfig, vocab: Vocab) -> Settings:
     tokenizer = None
-    if template != '{caption}':
-      tokenizer = text_lib.for_vocab(vocab, d.text_tokenizer or None)
-    return cls(
-        vocab=vocab,
-        fps_duration=tuple((int(f), int(t)) for f, t in d.fps_duration),
-        masking_modes=tuple(d.masking_modes),
-        num_given_frames=int(d.num_given_frames),
-        cfg_dropout=float(d.cfg_dropout),
-        cfg_modes=tuple(d.cfg_modes),
-        length_buckets=tuple(int(b) for b in d.length_buckets),
-        max_text_tokens=int(d.max_text_tokens),
-        prompt_template=template,
-        text_tokenizer=tokenizer,
-        on_bad_item=str(d.on_bad_item),
-    )
+    if data.prompt_template != '{caption}':
+      tokenizer = text_lib.for_vocab(vocab, data.text_tokenizer or None)
+    return cls(data, vocab, tokenizer)
 
 
 # -----------------------------------------------------------------------------------------------
@@ -158,14 +106,10 @@ def select_frames(num_frames: int, data_fps: int, fps: int, duration: int) -> np
   return kept
 
 
-def frame_block_length(height: int, width: int) -> int:
-  return height * (width + 1) + 4
-
-
-def length_bound(grid: Sequence[int], num_frames: int, settings: Settings) -> int:
+def length_bound(grid: Sequence[int], num_frames: int, max_text_tokens: int) -> int:
   """Longest item with `num_frames` frames of this (., Hl, Wl) grid: [bos] text [sep] VIDEO [sep]."""
   _, hl, wl = grid
-  return settings.max_text_tokens + 7 + num_frames * frame_block_length(hl, wl)
+  return max_text_tokens + 7 + num_frames * layout.frame_length(hl, wl)
 
 
 def bucket_length(length: int, buckets: Sequence[int]) -> int:
@@ -178,20 +122,19 @@ def bucket_length(length: int, buckets: Sequence[int]) -> int:
 
 def prompt_ids(record: records.Record, fps: int, duration: int, settings: Settings) -> np.ndarray:
   """Prompt token ids: the stored caption ids, or the tokenised `prompt_template`."""
-  if settings.prompt_template == '{caption}':
+  template, limit = settings.data.prompt_template, settings.data.max_text_tokens
+  if template == '{caption}':
     ids = record.text_ids
   else:
     _, hl, wl = record.codes.shape
     _, sh, sw = settings.vocab.rope_strides
-    prompt = settings.prompt_template.format(
+    prompt = template.format(
         caption=record.caption, frames=fps * duration, fps=fps, duration=duration,
         resolution=f'{wl * sw}x{hl * sh}',
     )
     ids = np.asarray(settings.text_tokenizer.encode(prompt), np.int32)
-  if len(ids) > settings.max_text_tokens:
-    raise ValueError(
-        f'prompt has {len(ids)} tokens, more than data.max_text_tokens={settings.max_text_tokens}'
-    )
+  if len(ids) > limit:
+    raise ValueError(f'prompt has {len(ids)} tokens, more than data.max_text_tokens={limit}')
   return ids
 
 
@@ -206,17 +149,18 @@ def make_item(
 
   Images (one-frame records) always use fps = duration = 1 and no given frames.
   """
+  d = settings.data
   # Draw every random number whatever the branch, so one item's choices never shift another's.
-  mode = settings.masking_modes[int(rng.integers(len(settings.masking_modes)))]
-  dropped = rng.random() < settings.cfg_dropout
-  cfg_mode = settings.cfg_modes[int(rng.integers(len(settings.cfg_modes)))]
+  mode = d.masking_modes[int(rng.integers(len(d.masking_modes)))]
+  dropped = rng.random() < d.cfg_dropout
+  cfg_mode = d.cfg_modes[int(rng.integers(len(d.cfg_modes)))]
   if record.is_image:
     fps = duration = 1
     frames = record.codes[:1]
     given = 0
   else:
     frames = record.codes[select_frames(record.num_frames, record.fps, fps, duration)]
-    given = settings.num_given_frames if mode == 'video_next_frame' else 0
+    given = d.num_given_frames if mode == 'video_next_frame' else 0
   text = prompt_ids(record, fps, duration, settings)
   item = layout.build_item(
       text, list(frames), settings.vocab, duration=duration, fps=fps, num_given_frames=given,
@@ -228,63 +172,35 @@ def make_item(
   return item
 
 
-def maskable_positions(labels: np.ndarray, vocab: Vocab) -> np.ndarray:
-  """numpy twin of `ardf.maskable_positions`: frame content of labelled frames (loss-eligible)."""
-  in_frame, _ = layout.frame_membership(labels, vocab)
-  is_start = labels == vocab.image_start
-  after = np.pad(is_start, ((0, 0), (1, 0)))[:, :-1]
-  two_after = np.pad(is_start, ((0, 0), (2, 0)))[:, :-2]
-  header = is_start | after | two_after
-  return in_frame & ~header & (labels != vocab.image_end) & (labels != vocab.sep)
-
-
-def add_metadata(batch: Batch, vocab: Vocab) -> Batch:
-  """Per-token metadata of a padded batch (what the step would otherwise derive in jit)."""
-  tokens = batch['tokens']
-  pos = layout.mm_rope_positions(tokens, vocab)
-  batch.update(
-      pos_text=pos.text, pos_t=pos.t, pos_h=pos.h, pos_w=pos.w, is_visual=pos.is_visual,
-      spans=layout.attention_spans(tokens, vocab), segment_ids=layout.segment_ids(tokens, vocab),
-      loss_mask=maskable_positions(batch['labels'], vocab),
-  )
-  return batch
-
-
 class _LayoutBatch:
-  """map_with_index transform: a list of records -> padded {'tokens', 'labels'}."""
+  """map_with_index transform: a list of records -> padded {'tokens', 'labels', 'record_index'}."""
 
-  def __init__(self, settings: Settings, seed: int, process_index: int, with_metadata: bool):
+  def __init__(self, settings: Settings, seed: int, process_index: int):
     self.settings = settings
     self.seed = seed
     self.process_index = process_index
-    self.with_metadata = with_metadata
 
   def __call__(self, index: int, batch: list[records.Record]) -> Batch:
-    s = self.settings
+    s, d = self.settings, self.settings.data
     # Batch-level choices do not depend on the process: every process picks the same (fps,
     # duration) for a step, hence the same padded length.
     batch_rng = np.random.default_rng([self.seed, index])
-    fps, duration = s.fps_duration[int(batch_rng.integers(len(s.fps_duration)))]
+    fps, duration = d.fps_duration[int(batch_rng.integers(len(d.fps_duration)))]
     items = []
     for j, record in enumerate(batch):
       rng = np.random.default_rng([self.seed, index, self.process_index, j])
       try:
         items.append(make_item(record, fps, duration, rng, s))
       except ValueError as e:
-        raise ValueError(f'item {record.id!r} (record {record.index}): {e}') from e
+        raise records.RecordError(f'item {record.id!r} (record {record.index}): {e}') from e
     frames = 1 if batch[0].is_image else fps * duration
-    bound = max(length_bound(r.codes.shape, frames, s) for r in batch)
-    length = bucket_length(bound, s.length_buckets)
-    tokens = np.full((len(items), length), s.vocab.pad, np.int32)
-    labels = np.full((len(items), length), IGNORE, np.int32)
-    for j, item in enumerate(items):
-      tokens[j, : len(item.tokens)] = item.tokens
-      labels[j, : len(item.labels)] = item.labels
-    out = {'tokens': tokens, 'labels': labels}
-    if self.with_metadata:
-      out['record_index'] = np.asarray([r.index for r in batch], np.int32)
-      add_metadata(out, s.vocab)
-    return out
+    bound = max(length_bound(r.codes.shape, frames, d.max_text_tokens) for r in batch)
+    length = bucket_length(bound, d.length_buckets)
+    return {
+        'tokens': layout.pad_batch([i.tokens for i in items], s.vocab, length),
+        'labels': layout.pad_batch([i.labels for i in items], s.vocab, length, fill=IGNORE),
+        'record_index': np.asarray([r.index for r in batch], np.int32),
+    }
 
 
 # -----------------------------------------------------------------------------------------------
@@ -304,9 +220,9 @@ def skip_counts() -> dict[str, int]:
 class _Read:
   """map transform: record index -> checked `Record`, or None (skipped, counted and logged)."""
 
-  def __init__(self, source: records.RecordSource, settings: Settings, max_frames: int):
+  def __init__(self, source: records.RecordSource, data: DataConfig, max_frames: int):
     self.source = source
-    self.settings = settings
+    self.data = data
     self.max_frames = max_frames
     self.attempts = 0
     self.skipped = 0
@@ -316,15 +232,15 @@ class _Read:
     try:
       record = self.source[index]
       frames = 1 if record.is_image else self.max_frames
-      bound = length_bound(record.codes.shape, frames, self.settings)
-      if bound > self.settings.length_buckets[-1]:
+      bound = length_bound(record.codes.shape, frames, self.data.max_text_tokens)
+      if bound > self.data.length_buckets[-1]:
         raise self.source.error_at(
             index,
             f'up to {bound} tokens with {frames} frames of {record.codes.shape[1:]} latents, more '
-            f'than the largest of data.length_buckets={self.settings.length_buckets}',
+            f'than the largest of data.length_buckets={self.data.length_buckets}',
         )
     except records.RecordError as e:
-      if self.settings.on_bad_item != 'skip':
+      if self.data.on_bad_item != 'skip':
         raise
       return self._skip(e)
     with self._lock:
@@ -377,65 +293,55 @@ def _sub_seed(seed: int, *salt: int) -> int:
 
 
 def make_dataset(
-    config,
+    data: DataConfig,
+    vocab: Vocab,
     *,
     split: str = 'train',
-    seed: int | None = None,
+    seed: int = 0,
     process_index: int | None = None,
     process_count: int | None = None,
     num_epochs: int | None = None,
-    with_metadata: bool | None = None,
 ) -> grain.IterDataset:
   """The batch stream of a split for this process (see the module docstring).
 
   Args:
-    config: the full config (`data`, `vocab`, `seed`).
+    data: the data section; the records must be prepared (`prepare.ensure_prepared`).
+    vocab: the vocabulary the records were prepared for.
     split: 'train' or 'heldout'.
-    seed: shuffling and transform seed (default `config.seed`).
+    seed: shuffling and transform seed (the run's `config.seed`).
     process_index, process_count: this process's shard (default: from jax).
     num_epochs: None repeats forever; with mixed images, epochs count the video items.
-    with_metadata: add per-token metadata and record indices (default `config.data.metadata`).
 
   Returns:
-    grain.IterDataset of {'tokens': int32 [B_local, L], 'labels': int32 [B_local, L]} (plus
-    metadata), B_local = data.batch_size // process_count.
+    grain.IterDataset of {'tokens': int32 [B_local, L], 'labels': int32 [B_local, L],
+    'record_index': int32 [B_local]}, B_local = data.batch_size // process_count.
   """
-  d = config.data
-  settings = Settings.from_config(config)
+  d = data
+  settings = Settings.create(data, vocab)
   process_index, process_count = _process(process_index, process_count)
   if d.batch_size % process_count:
     raise ValueError(
         f'data.batch_size={d.batch_size} is not divisible by the {process_count} processes'
     )
   local_batch = d.batch_size // process_count
-  seed = int(config.seed if seed is None else seed)
-  with_metadata = bool(d.metadata if with_metadata is None else with_metadata)
-  meta = prepare_lib.load_meta(config)
+  meta = prepare_lib.load_meta(data, vocab)
   if split not in meta['splits']:
-    raise ValueError(f'split {split!r} has no items in {prepare_lib.version_dir(config)}')
-  if meta['codebook_size'] != settings.vocab.codebook_size:
-    raise ValueError(
-        f'records were prepared for codebook_size={meta["codebook_size"]}, the config vocabulary '
-        f'has {settings.vocab.codebook_size}'
-    )
-  source = prepare_lib.record_source(config, split)
+    raise ValueError(f'split {split!r} has no items in {prepare_lib.version_dir(data, vocab)}')
+  source = prepare_lib.record_source(data, vocab, split)
   ranges = meta['splits'][split]
-  fraction = float(d.image_fraction)
-  if not 0 <= fraction <= 1:
-    raise ValueError(f'data.image_fraction={fraction}: expected a fraction in [0, 1]')
-  if fraction < 1:  # every (fps, duration) choice must fit the stored clips
-    for fps, duration in settings.fps_duration:
+  if d.image_fraction < 1:  # every (fps, duration) choice must fit the stored clips
+    for fps, duration in d.fps_duration:
       try:
-        select_frames(int(d.frames), int(d.fps), fps, duration)
+        select_frames(d.frames, d.fps, fps, duration)
       except ValueError as e:
         raise ValueError(
             f'data.fps_duration entry {(fps, duration)} does not fit the stored clips '
             f'(data.frames={d.frames} at data.fps={d.fps}): {e}'
         ) from e
-  max_frames = max(f * t for f, t in settings.fps_duration)
-  reader = _Read(source, settings, max_frames)
+  max_frames = max(f * t for f, t in d.fps_duration)
+  reader = _Read(source, data, max_frames)
   read_options = grain.ReadOptions(
-      num_threads=int(d.read_threads), prefetch_buffer_size=max(int(d.read_threads), 4 * local_batch)
+      num_threads=d.read_threads, prefetch_buffer_size=max(d.read_threads, 4 * local_batch)
   )
 
   def stream(kind: str, salt: int, epochs: int | None) -> grain.IterDataset:
@@ -452,39 +358,26 @@ def make_dataset(
     ds = ds.repeat(epochs).map(reader).to_iter_dataset(read_options)
     return ds.batch(local_batch, drop_remainder=True, batch_fn=list)
 
-  if fraction == 0:
+  if d.image_fraction == 0:
     ds = stream('videos', 0, num_epochs)
-  elif fraction == 1:
+  elif d.image_fraction == 1:
     ds = stream('images', 1, num_epochs)
   else:
     ds = grain.IterDataset.mix(
-        [stream('videos', 0, num_epochs), stream('images', 1, None)], [1 - fraction, fraction]
+        [stream('videos', 0, num_epochs), stream('images', 1, None)],
+        [1 - d.image_fraction, d.image_fraction],
     )
-  ds = ds.map_with_index(_LayoutBatch(settings, seed, process_index, with_metadata))
-  if int(d.prefetch) > 0:
-    ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=int(d.prefetch))
+  ds = ds.map_with_index(_LayoutBatch(settings, seed, process_index))
+  if d.prefetch > 0:
+    ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=d.prefetch)
   return ds
 
 
-def make_iterator(
-    config,
-    *,
-    split: str = 'train',
-    seed: int | None = None,
-    process_index: int | None = None,
-    process_count: int | None = None,
-    num_epochs: int | None = None,
-    with_metadata: bool | None = None,
-) -> grain.DatasetIterator:
-  """An iterator over `make_dataset(...)`; checkpoint it with `get_state` / `set_state`.
-
-  For the synthetic source the data is prepared on first use (logged).
-  """
-  prepare_lib.ensure_prepared(config)
-  iterator = iter(make_dataset(
-      config, split=split, seed=seed, process_index=process_index, process_count=process_count,
-      num_epochs=num_epochs, with_metadata=with_metadata,
-  ))
+def make_iterator(data: DataConfig, vocab: Vocab, **kwargs) -> grain.DatasetIterator:
+  """An iterator over `make_dataset(data, vocab, **kwargs)`; checkpoint it with `get_state` /
+  `set_state`. Synthetic data is prepared on first use (logged)."""
+  prepare_lib.ensure_prepared(data, vocab)
+  iterator = iter(make_dataset(data, vocab, **kwargs))
   atexit.register(_close_at_exit, weakref.ref(iterator))
   return iterator
 
@@ -503,9 +396,9 @@ def _close_at_exit(ref: weakref.ref):
     iterator.close = lambda: None
 
 
-def benchmark(config, num_batches: int = 50) -> float:
+def benchmark(data: DataConfig, vocab: Vocab, num_batches: int = 50) -> float:
   """Items per second delivered by the training pipeline (after one warm-up batch)."""
-  iterator = make_iterator(config, process_index=0, process_count=1)
+  iterator = make_iterator(data, vocab, process_index=0, process_count=1)
   batch = next(iterator)
   start = time.perf_counter()
   items = 0

@@ -1,15 +1,15 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
 """`prepare`: generate (or read) items, fit the visual tokenizer, tokenise, write records.
 
-  python -m lumos_jax prepare --config=configs/demo.py [--config.data.dir=DIR]
+  python -m lumos_jax prepare --config=configs/demo.py --config.data.dir=/tmp/lumos_data
 
-Layout of a prepared data set, under `config.data.dir`:
+Layout of a prepared data set, under `data.dir`:
 
   <version>/meta.json         what was prepared: config parts, counts, per-split kind ranges
-  <version>/tokenizer.npz     the fitted PatchVQ (load with `load_tokenizer(config)`)
+  <version>/tokenizer.npz     the fitted PatchVQ (load with `load_tokenizer(data, vocab)`)
   <version>/records/lumos_items/1.0.0/*.array_record-*   TFDS ArrayRecord shards (records.py)
 
-`<version>` is a short hash of the config parts that change the data (`data_spec`), so re-running
+`<version>` is a short hash of the settings that change the data (`data_spec`), so re-running
 with the same config finds the directory and does nothing, and a changed config writes a new one.
 A version directory is built under a temporary name and renamed when complete, so a crash never
 leaves a half-written version that looks prepared.
@@ -33,9 +33,11 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 from absl import logging
 
-from lumos_jax import vocab as vocab_lib
 from lumos_jax.data import records, synthetic, user_source
+from lumos_jax.data.config import DataConfig
+from lumos_jax.errors import UserError
 from lumos_jax.tokenizers import patch_vq, text as text_lib
+from lumos_jax.vocab import Vocab
 
 FORMAT_VERSION = 1  # bump when the record contents or layout change
 SPLITS = ('train', 'heldout')
@@ -48,8 +50,8 @@ _ENCODE_CHUNK = 64  # clips encoded together (shared patch de-duplication)
 
 
 def _plain(x: Any) -> Any:
-  if hasattr(x, 'to_dict'):
-    x = x.to_dict()
+  if dataclasses.is_dataclass(x):
+    x = dataclasses.asdict(x)
   if isinstance(x, dict):
     return {k: _plain(v) for k, v in sorted(x.items())}
   if isinstance(x, (list, tuple)):
@@ -57,64 +59,54 @@ def _plain(x: Any) -> Any:
   return x
 
 
-def _size(size) -> int | tuple[int, int]:
-  return int(size) if isinstance(size, int) else tuple(int(s) for s in size)
-
-
-def _placement(data_config) -> str:
-  """`data.placement` of a synthetic source; configs written before the option mean 'random'."""
-  return str(data_config.get('placement', 'random'))
-
-
-def data_spec(config) -> dict:
-  """The config parts that determine the prepared data (hashed into the version)."""
-  d = config.data
+def data_spec(data: DataConfig, vocab: Vocab) -> dict:
+  """The settings that determine the prepared data (hashed into the version)."""
+  d = data
   spec = {
       'format': FORMAT_VERSION,
       'source': d.source,
-      'vocab': _plain(config.vocab),
-      'frames': int(d.frames),
-      'size': _plain(_size(d.size)),
-      'fps': int(d.fps),
-      'max_text_tokens': int(d.max_text_tokens),
+      'vocab': _plain(vocab),
+      'frames': d.frames,
+      'size': _plain(d.size),
+      'fps': d.fps,
+      'max_text_tokens': d.max_text_tokens,
       'tokenizer': _plain(d.tokenizer),
-      'seed': int(d.seed),
-      'num_shards': int(d.num_shards),
+      'seed': d.seed,
+      'num_shards': d.num_shards,
   }
   if d.text_tokenizer:
     spec['text_tokenizer'] = _file_sha1(d.text_tokenizer)
   if d.source == 'synthetic':
-    spec['counts'] = {k: int(d[k]) for k in (
+    spec['counts'] = {k: getattr(d, k) for k in (
         'num_train', 'num_heldout', 'num_train_images', 'num_heldout_images')}
     spec['generator'] = synthetic.GENERATOR_VERSION
-    if _placement(d) != 'random':  # data prepared before the option keeps its version
-      spec['placement'] = _placement(d)
-  elif d.source == 'user':
+    spec['placement'] = d.placement
+  else:
+    if not d.user.root:
+      raise UserError("data.source='user' needs data.user.root (a folder of videos/images)")
     spec['user'] = user_source.fingerprint(d.user.root, d.user.captions)
     spec['on_bad_item'] = d.on_bad_item  # skipping changes which items are written
-  else:
-    raise ValueError(f"data.source={d.source!r}: expected 'synthetic' or 'user'")
   return spec
 
 
 def _file_sha1(path) -> str:
   path = pathlib.Path(path)
   if not path.is_file():
-    raise FileNotFoundError(f'data.text_tokenizer file {path} not found')
+    raise UserError(f'data.text_tokenizer: file {path} not found')
   return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def data_version(config) -> str:
-  blob = json.dumps(data_spec(config), sort_keys=True).encode()
+def data_version(data: DataConfig, vocab: Vocab) -> str:
+  blob = json.dumps(data_spec(data, vocab), sort_keys=True).encode()
   return hashlib.sha1(blob).hexdigest()[:12]
 
 
-def version_dir(config) -> pathlib.Path:
-  return pathlib.Path(config.data.dir) / data_version(config)
+def version_dir(data: DataConfig, vocab: Vocab) -> pathlib.Path:
+  return pathlib.Path(data.dir) / data_version(data, vocab)
 
 
-def is_prepared(config) -> bool:
-  return (version_dir(config) / 'meta.json').is_file()
+def is_prepared(data: DataConfig, vocab: Vocab) -> bool:
+  return (version_dir(data, vocab) / 'meta.json').is_file()
 
 
 # -----------------------------------------------------------------------------------------------
@@ -134,14 +126,13 @@ class RawItem:
 class _Source:
   """Raw items of a split, in record order (videos, then images), with counts known up front."""
 
-  def __init__(self, config):
-    self.config = config
-    d = config.data
+  def __init__(self, data: DataConfig):
+    self.data = d = data
     self.skipped: list[str] = []
     if d.source == 'synthetic':
       self.counts = {
-          'train': (int(d.num_train), int(d.num_train_images)),
-          'heldout': (int(d.num_heldout), int(d.num_heldout_images)),
+          'train': (d.num_train, d.num_train_images),
+          'heldout': (d.num_heldout, d.num_heldout_images),
       }
     else:
       found, skipped = user_source.entries(
@@ -154,14 +145,14 @@ class _Source:
 
   def items(self, split: str) -> Iterator[RawItem | None]:
     """Raw items; None for a user item that failed to load and is skipped (on_bad_item='skip')."""
-    d = self.config.data
-    size, frames, fps = _size(d.size), int(d.frames), int(d.fps)
+    d = self.data
+    size, frames, fps = d.size, d.frames, d.fps
     if d.source == 'synthetic':
       num_videos, num_images = self.counts[split]
       for kind, num, t, f in (('video', num_videos, frames, fps), ('image', num_images, 1, 1)):
         for i in range(num):
-          ex = synthetic.example(i, int(d.seed), split, frames=t, size=size, fps=f,
-                                 placement=_placement(d))
+          ex = synthetic.example(i, d.seed, split, frames=t, size=size, fps=f,
+                                 placement=d.placement)
           attributes = dict(dataclasses.asdict(ex.attributes), kind=kind)
           yield RawItem(f'{split}/{kind}/{i:06d}', ex.caption, ex.video, ex.fps,
                         json.dumps(attributes))
@@ -199,20 +190,6 @@ def _fit_videos(source: _Source, count: int) -> list[np.ndarray]:
 # -----------------------------------------------------------------------------------------------
 # prepare
 # -----------------------------------------------------------------------------------------------
-
-
-def _check_config(config):
-  d = config.data
-  if d.on_bad_item not in ('error', 'skip'):
-    raise ValueError(f"data.on_bad_item={d.on_bad_item!r}: expected 'error' or 'skip'")
-  if _placement(d) not in synthetic.PLACEMENTS:
-    raise ValueError(
-        f'data.placement={_placement(d)!r}: expected one of {list(synthetic.PLACEMENTS)}')
-  if int(d.tokenizer.codebook_size) != vocab_lib.from_config(config.vocab).codebook_size:
-    raise ValueError(
-        f'data.tokenizer.codebook_size={d.tokenizer.codebook_size} but the vocabulary '
-        f'(config.vocab) has codebook_size={vocab_lib.from_config(config.vocab).codebook_size}'
-    )
 
 
 def _tokenized(
@@ -284,15 +261,14 @@ class _Progress:
       self._bar.close()
 
 
-def prepare(config, *, force: bool = False) -> pathlib.Path:
-  """Prepares the data set of `config.data` and returns its version directory.
+def prepare(data: DataConfig, vocab: Vocab, *, force: bool = False) -> pathlib.Path:
+  """Prepares the data set of `data` for `vocab` and returns its version directory.
 
-  Idempotent: if the version directory of this config exists, logs that and returns it (unless
-  `force`, which rebuilds it).
+  Idempotent: if the version directory of these settings exists, logs that and returns it
+  (unless `force`, which rebuilds it).
   """
-  _check_config(config)
-  d = config.data
-  out = version_dir(config)
+  d = data
+  out = version_dir(data, vocab)
   if (out / 'meta.json').is_file() and not force:
     logging.info('data already prepared in %s (version of this config)', out)
     return out
@@ -301,7 +277,7 @@ def prepare(config, *, force: bool = False) -> pathlib.Path:
   start = time.time()
   logging.info('preparing %s data into %s', d.source, out)
   try:
-    _build(config, tmp, out.name)
+    _build(data, vocab, tmp, out.name)
     if out.exists() and (force or not (out / 'meta.json').is_file()):
       shutil.rmtree(out)
     try:
@@ -318,21 +294,20 @@ def prepare(config, *, force: bool = False) -> pathlib.Path:
   return out
 
 
-def _build(config, tmp: pathlib.Path, out_name: str):
-  d = config.data
-  vocab = vocab_lib.from_config(config.vocab)
-  source = _Source(config)
+def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
+  d = data
+  source = _Source(data)
   tmp.mkdir(parents=True)
 
   tk = d.tokenizer
   num_skipped = len(source.skipped)
-  fit = _fit_videos(source, int(tk.fit_items))
+  fit = _fit_videos(source, tk.fit_items)
   del source.skipped[num_skipped:]  # the tokenizing pass below meets (and counts) them again
   if not fit:
     raise ValueError('no train items to fit the visual tokenizer on')
   vq = patch_vq.PatchVQ.fit(
-      fit, codebook_size=int(tk.codebook_size), patch_size=int(tk.patch_size),
-      iters=int(tk.iters), seed=int(d.seed),
+      fit, codebook_size=vocab.codebook_size, patch_size=tk.patch_size, iters=tk.iters,
+      seed=d.seed,
   )
   patch_vq.check_vocab(vq, vocab)
   vq.save(tmp / 'tokenizer.npz')
@@ -340,7 +315,7 @@ def _build(config, tmp: pathlib.Path, out_name: str):
   del fit
 
   text_tokenizer = text_lib.for_vocab(vocab, d.text_tokenizer or None)
-  checks = records.Checks.for_vocab(vocab, int(d.max_text_tokens))
+  checks = records.Checks.for_vocab(vocab, d.max_text_tokens)
   bad = source.skipped
 
   def on_bad(reason: str):
@@ -376,7 +351,7 @@ def _build(config, tmp: pathlib.Path, out_name: str):
   try:
     records.write(
         tmp / 'records', {s: split_examples(s) for s in splits},
-        num_shards=int(d.num_shards) or None,
+        num_shards=d.num_shards or None,
     )
   finally:
     tfds.enable_progress_bar()
@@ -386,7 +361,7 @@ def _build(config, tmp: pathlib.Path, out_name: str):
 
   meta = {
       'version': out_name,
-      'spec': data_spec(config),
+      'spec': data_spec(data, vocab),
       'splits': {
           s: {
               'num_items': kinds[s]['video'] + kinds[s]['image'],
@@ -408,52 +383,50 @@ def _build(config, tmp: pathlib.Path, out_name: str):
 # -----------------------------------------------------------------------------------------------
 
 
-def ensure_prepared(config) -> pathlib.Path:
+def ensure_prepared(data: DataConfig, vocab: Vocab) -> pathlib.Path:
   """The version directory; synthetic data is prepared on first use, user data must be."""
-  out = version_dir(config)
+  out = version_dir(data, vocab)
   if (out / 'meta.json').is_file():
     return out
-  if config.data.source == 'synthetic':
+  if data.source == 'synthetic':
     logging.warning('data for this config is not prepared yet: preparing it now into %s', out)
-    return prepare(config)
-  raise FileNotFoundError(
+    return prepare(data, vocab)
+  raise UserError(
       f'{out}: data not prepared for this config; run `python -m lumos_jax prepare '
       '--config=...` with the same data settings'
   )
 
 
-def load_meta(config) -> dict:
-  return records.load_meta(ensure_prepared(config))
+def load_meta(data: DataConfig, vocab: Vocab) -> dict:
+  return records.load_meta(ensure_prepared(data, vocab))
 
 
-def load_tokenizer(config) -> patch_vq.PatchVQ:
-  """The visual tokenizer fitted for this config's data (prepares synthetic data if needed)."""
-  return patch_vq.PatchVQ.load(ensure_prepared(config) / 'tokenizer.npz')
+def load_tokenizer(data: DataConfig, vocab: Vocab) -> patch_vq.PatchVQ:
+  """The visual tokenizer fitted for these data settings (prepares synthetic data if needed)."""
+  return patch_vq.PatchVQ.load(ensure_prepared(data, vocab) / 'tokenizer.npz')
 
 
-def record_source(config, split: str = 'train') -> records.RecordSource:
+def record_source(data: DataConfig, vocab: Vocab, split: str = 'train') -> records.RecordSource:
   """Checked random access to a split's records."""
-  out = ensure_prepared(config)
-  vocab = vocab_lib.from_config(config.vocab)
-  checks = records.Checks.for_vocab(vocab, int(config.data.max_text_tokens))
+  out = ensure_prepared(data, vocab)
+  checks = records.Checks.for_vocab(vocab, data.max_text_tokens)
   return records.RecordSource(records.builder_dir(out / 'records'), split, checks)
 
 
-def read_items(config, split: str = 'heldout', kind: str | None = None) -> list[records.Record]:
-  """All records of a split (optionally only 'video' or 'image' items), in stored order."""
-  meta = load_meta(config)
+def read_items(data: DataConfig, vocab: Vocab, split: str = 'heldout',
+               kind: str | None = None, limit: int | None = None) -> list[records.Record]:
+  """Records of a split (optionally only 'video' or 'image' items, the first `limit`), in
+  stored order."""
+  meta = load_meta(data, vocab)
   if split not in meta['splits']:
     return []
-  source = record_source(config, split)
+  source = record_source(data, vocab, split)
   lo, hi = 0, len(source)
   if kind is not None:
     lo, hi = meta['splits'][split][{'video': 'videos', 'image': 'images'}[kind]]
+  if limit is not None:
+    hi = min(hi, lo + limit)
   return [source[i] for i in range(lo, hi)]
-
-
-def heldout_items(config, kind: str | None = 'video') -> list[records.Record]:
-  """Held-out items for evaluation (captions, text ids, codes, attributes JSON)."""
-  return read_items(config, 'heldout', kind)
 
 
 def attributes_of(record: records.Record) -> synthetic.Attributes | dict:
@@ -464,26 +437,3 @@ def attributes_of(record: records.Record) -> synthetic.Attributes | dict:
   if a.get('start') is not None:
     a['start'] = tuple(a['start'])
   return synthetic.Attributes(**a)
-
-
-# -----------------------------------------------------------------------------------------------
-# Command line (the package CLI calls `prepare`; this entry point is for direct use)
-# -----------------------------------------------------------------------------------------------
-
-
-def main(argv=None):
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-
-  config_flag = config_flags.DEFINE_config_file('config', None, 'config file', lock_config=True)
-  force = flags.DEFINE_bool('force', False, 'rebuild even if this version exists')
-
-  def run(argv):
-    del argv
-    print(prepare(config_flag.value, force=force.value))
-
-  app.run(run, argv=argv)
-
-
-if __name__ == '__main__':
-  main()

@@ -18,7 +18,10 @@ order in which they were generated (`disable_shuffling`): the pipeline shuffles.
 
 `RecordSource` is the random-access source the grain pipeline reads through. Every read is checked
 (readable bytes, grid, id ranges, UTF-8 caption) and failures raise `RecordError` naming the shard
-file, the position in it, the item index in the split and what was expected.
+file, the position in it, the item index in the split and what was expected. `verify_shards` checks
+every shard of every split against dataset_info.json up front (present, opens, record count, last
+record readable), so a truncated held-out shard stops training at its start rather than at the
+first evaluation.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from array_record.python import array_record_module
 
+from lumos_jax import errors
 from lumos_jax.vocab import Vocab
 
 BUILDER_NAME = 'lumos_items'
@@ -42,8 +46,8 @@ BUILDER_VERSION = '1.0.0'
 FIELDS = ('id', 'caption', 'text_ids', 'codes', 'grid', 'fps', 'attributes')
 
 
-class RecordError(ValueError):
-  """A record that cannot be read or does not hold a valid item."""
+class RecordError(errors.UserError):
+  """A record or shard that cannot be read or does not hold a valid item."""
 
 
 def features() -> tfds.features.FeaturesDict:
@@ -343,6 +347,94 @@ def _text(value, field: str) -> str:
 
 def read_all(source: RecordSource) -> list[Record]:
   return [source[i] for i in range(len(source))]
+
+
+_REBUILD = 'rebuild the records with `python -m lumos_jax prepare --config=... --force`'
+
+
+def verify_shards(directory: str | os.PathLike) -> dict[str, int]:
+  """Checks every shard of every split against dataset_info.json; returns records per split.
+
+  Meant for the start of training, so that a missing or truncated shard of any split (the held-out
+  one included) stops the run at once instead of when evaluation first reads it. For each shard
+  listed in dataset_info.json: the file exists and opens, its record count equals the shard length
+  written at prepare time, and its last record reads and decodes. That costs one footer and one
+  record per shard; records in the middle of a shard are not read (`RecordSource` reports
+  corruption there when the record is read).
+
+  Args:
+    directory: the builder directory, `builder_dir(data_dir)`, holding dataset_info.json.
+
+  Returns:
+    The number of records of each split, e.g. `{'train': 4096, 'heldout': 64}`.
+
+  Raises:
+    RecordError: dataset_info.json is missing or unreadable, or a shard is missing, does not open,
+      holds another number of records than recorded, or its last record cannot be read. The
+      message starts with the file, then names the split, what was expected and what was found.
+  """
+  directory = pathlib.Path(directory)
+  info_path = directory / 'dataset_info.json'
+  if not info_path.is_file():
+    raise RecordError(f'{info_path}: missing, so the records cannot be checked; {_REBUILD}')
+  try:
+    info = tfds.builder_from_directory(os.fspath(directory)).info
+  except Exception as e:  # TFDS raises assorted errors for a bad dataset_info or features.json
+    raise RecordError(
+        f'{info_path}: not a readable TFDS dataset_info.json ({e}); {_REBUILD}'
+    ) from e
+  counts = {}
+  for split_name, split in info.splits.items():
+    # `filepaths` and `shard_lengths` list every shard, even an empty one that
+    # `file_instructions` would leave out.
+    for path, expected in zip(split.filepaths, split.shard_lengths):
+      _verify_shard(pathlib.Path(os.fspath(path)), split_name, int(expected), info.features)
+    counts[split_name] = int(sum(split.shard_lengths))
+  return counts
+
+
+def _verify_shard(
+    path: pathlib.Path, split: str, expected: int, item_features: tfds.features.FeaturesDict
+) -> None:
+  """One shard of `verify_shards`: RecordError unless it holds `expected` records, last readable."""
+  where = f'{path} (split {split!r})'
+  expectation = f'{expected} records expected (dataset_info.json)'
+  if not path.is_file():
+    raise RecordError(f'{where}: file missing, {expectation}; {_REBUILD}')
+  try:
+    reader = array_record_module.ArrayRecordReader(
+        os.fspath(path), options='readahead_buffer_size:0'
+    )
+  except Exception as e:  # unreadable file (permissions, ...): riegeli raises RuntimeError/OSError
+    raise RecordError(f'{where}: cannot open the file ({e}), {expectation}; {_REBUILD}') from e
+  try:
+    # A truncated shard loses its footer index: the reader opens without raising but is not ok()
+    # and reports no records, so the count is compared with dataset_info.json, not trusted.
+    found = reader.num_records() if reader.ok() else 0
+    if found != expected:
+      why = (
+          'file truncated or corrupt' if found < expected
+          else 'the file does not match dataset_info.json (written by another prepare?)'
+      )
+      raise RecordError(f'{where}: {expectation}, {found} readable: {why}; {_REBUILD}')
+    if expected:
+      # The last record sits next to the footer, where an interrupted copy or write ends.
+      last = expected - 1
+      try:
+        example = item_features.deserialize_example_np(reader.read([last])[0])
+        missing = [k for k in FIELDS if example.get(k) is None]
+        if missing:
+          raise ValueError(f'not a {BUILDER_NAME} record: lacks fields {missing}')
+      except Exception as e:  # riegeli RuntimeError (hash mismatch), proto DecodeError, ...
+        raise RecordError(
+            f'{where}: record {last} (the last) cannot be read ({e}): file truncated or corrupt; '
+            f'{_REBUILD}'
+        ) from e
+  finally:
+    try:
+      reader.close()
+    except Exception:  # pylint: disable=broad-except
+      pass  # closing a reader that met a corrupt chunk raises that error again: already reported
 
 
 def load_meta(directory: str | os.PathLike) -> dict:

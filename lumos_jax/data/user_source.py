@@ -30,12 +30,14 @@ import pathlib
 
 import numpy as np
 
+from lumos_jax import errors
+
 VIDEO_SUFFIXES = ('.mp4', '.mov', '.webm', '.mkv', '.avi')
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
 SPLITS = ('train', 'heldout')
 
 
-class SourceError(ValueError):
+class SourceError(errors.UserError):
   """A bad entry of a user source: names the captions file, the line and the problem."""
 
 

@@ -53,10 +53,7 @@ class ProbeResult:
 def _batch(items, vocab: Vocab, duration: int, fps: int) -> np.ndarray:
   built = [layout.build_item(text, list(codes), vocab, duration=duration, fps=fps).tokens
            for text, codes in items]
-  tokens = np.full((len(built), max(map(len, built))), vocab.pad, np.int32)
-  for row, t in zip(tokens, built):
-    row[: len(t)] = t
-  return tokens
+  return layout.pad_batch(built, vocab)
 
 
 def history_probe(
@@ -81,8 +78,7 @@ def history_probe(
     chunk = items[start : start + batch_size]
     tokens = _batch(chunk, vocab, duration, fps)
     is_code = (tokens >= vocab.visual_offset) & (tokens < vocab.visual_end)
-    in_frame, frame_id = layout.frame_membership(tokens, vocab)
-    frame = np.where(in_frame & is_code, frame_id - 1, -1)  # frame index of each code, else -1
+    frame = np.where(is_code, layout.frame_index(tokens, vocab), -1)  # of each code, else -1
     # Background code of each (clip, frame): its most frequent code.
     background = np.asarray([[np.bincount(f.ravel()).argmax() for f in codes]
                              for _, codes in chunk])

@@ -22,6 +22,7 @@ from flax import nnx
 from lumos_jax import parallel
 from lumos_jax.model import attention, cache as cache_lib
 from lumos_jax.model.config import ModelConfig
+from lumos_jax.model.inputs import Inputs
 from lumos_jax.model.rope import apply_rope
 
 
@@ -179,25 +180,22 @@ class Decoder(nnx.Module):
     self.lm_head = _param(rngs, (c.embed_dim, c.vocab_size), ('embed', 'vocab'), c, 'normal')
 
   def __call__(
-      self,
-      tokens: jax.Array,
-      cos: jax.Array,
-      sin: jax.Array,
-      spans: jax.Array,
-      segment_ids: jax.Array | None = None,
-      cache: cache_lib.KVCache | None = None,
+      self, inputs: Inputs, cache: cache_lib.KVCache | None = None
   ) -> tuple[jax.Array, cache_lib.KVCache | None]:
     """Final hidden states [B, L, E] (compute dtype) and the updated cache.
 
+    The one forward entry: training, evaluation and sampling all call it.
+
     Args:
-      tokens: int [B, L].
-      cos, sin: RoPE tables [B, L, head_dim] for these tokens (see `rope.rope_cos_sin`).
-      spans: int [B, L], absolute index of the last key each token may see.
-      segment_ids: int [B, L] or None; tokens only see keys of their segment (full mode only).
-      cache: if given, tokens are a chunk at per-row positions `cache.lengths`; their K/V are
-        written there and they attend to the cache buffer (lengths are not advanced).
+      inputs: tokens and metadata [B, L] (see `prepare_inputs`); tokens only see keys of their
+        segment when `inputs.segment_ids` is given and there is no cache.
+      cache: if given, the tokens are a chunk at per-row positions `cache.lengths`; their K/V are
+        written there and they attend to the cache buffer (lengths are not advanced: the caller
+        commits a finished chunk with `cache.advance`).
     """
     c = self.config
+    tokens, cos, sin, spans = inputs.tokens, inputs.cos, inputs.sin, inputs.spans
+    segment_ids = inputs.segment_ids
     # All-gather the table (in the compute dtype) before the lookup, as FSDP does for every
     # weight: a gather from a table sharded along vocab or embed makes XLA fall back to
     # replicating and re-partitioning the result ("involuntary full rematerialization").

@@ -6,167 +6,63 @@ steps to the same file (steps between the last checkpoint and a crash appear twi
 the last record of a step). Non-finite floats are written as null (strict JSON). Only process 0
 writes.
 
-TensorBoard scalars go to `WORKDIR/tensorboard/events.out.tfevents.*`, written here directly: an
-event file is a TFRecord file of `Event` protobufs, and scalars need three tiny messages, so no
-TensorFlow/tensorboardX dependency is needed (`read_events` reads them back).
+TensorBoard scalars go to `WORKDIR/tensorboard/events.out.tfevents.*` through tensorboardX's
+`SummaryWriter`, which writes in a background thread and flushes every few seconds and on close.
+`read_events` reads them back with TensorBoard's own loader (the `tensorboard` package, a test
+extra).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
-import socket
-import struct
 import sys
 import time
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import tqdm
 
 METRICS_FILE = 'metrics.jsonl'
 TENSORBOARD_DIR = 'tensorboard'
-
-
-# -----------------------------------------------------------------------------------------------
-# TensorBoard event files (TFRecord framing + hand-encoded Event / Summary protobufs)
-# -----------------------------------------------------------------------------------------------
-
-
-def _crc32c_table() -> list[int]:
-  table = []
-  for n in range(256):
-    c = n
-    for _ in range(8):
-      c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-    table.append(c)
-  return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def _masked_crc32c(data: bytes) -> int:
-  crc = 0xFFFFFFFF
-  for b in data:
-    crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-  crc ^= 0xFFFFFFFF
-  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF  # TFRecord's masking
-
-
-def _varint(n: int) -> bytes:
-  n &= (1 << 64) - 1
-  out = bytearray()
-  while True:
-    byte, n = n & 0x7F, n >> 7
-    out.append(byte | (0x80 if n else 0))
-    if not n:
-      return bytes(out)
-
-
-def _field(number: int, wire_type: int, payload: bytes) -> bytes:
-  key = _varint(number << 3 | wire_type)
-  if wire_type == 2:  # length-delimited
-    return key + _varint(len(payload)) + payload
-  return key + payload
-
-
-def _event(step: int, wall_time: float, *, scalars: Mapping[str, float] = (),
-           file_version: str | None = None) -> bytes:
-  """Event{wall_time=1: double, step=2: int64, file_version=3: string, summary=5: Summary}."""
-  out = _field(1, 1, struct.pack('<d', wall_time)) + _field(2, 0, _varint(step))
-  if file_version is not None:
-    out += _field(3, 2, file_version.encode())
-  values = b''.join(  # Summary.value=1: Value{tag=1: string, simple_value=2: float}
-      _field(1, 2, _field(1, 2, tag.encode()) + _field(2, 5, struct.pack('<f', value)))
-      for tag, value in dict(scalars).items())
-  if values:
-    out += _field(5, 2, values)
-  return out
-
-
-class EventFileWriter:
-  """Appends scalar summaries to a new TensorBoard event file in `logdir`."""
-
-  def __init__(self, logdir: str | pathlib.Path):
-    logdir = pathlib.Path(logdir)
-    logdir.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    self.path = logdir / f'events.out.tfevents.{int(now)}.{socket.gethostname()}'
-    self._file = open(self.path, 'ab')  # pylint: disable=consider-using-with
-    self._write(_event(0, now, file_version='brain.Event:2'))
-    self.flush()
-
-  def _write(self, record: bytes) -> None:
-    header = struct.pack('<Q', len(record))
-    self._file.write(header + struct.pack('<I', _masked_crc32c(header)) + record +
-                     struct.pack('<I', _masked_crc32c(record)))
-
-  def scalars(self, step: int, values: Mapping[str, float]) -> None:
-    if values:
-      self._write(_event(step, time.time(), scalars=values))
-
-  def flush(self) -> None:
-    self._file.flush()
-
-  def close(self) -> None:
-    self._file.close()
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-  shift = value = 0
-  while True:
-    byte = data[pos]
-    pos += 1
-    value |= (byte & 0x7F) << shift
-    shift += 7
-    if not byte & 0x80:
-      return value, pos
-
-
-def _fields(data: bytes) -> Iterator[tuple[int, Any]]:
-  pos = 0
-  while pos < len(data):
-    key, pos = _read_varint(data, pos)
-    number, wire_type = key >> 3, key & 7
-    if wire_type == 0:
-      value, pos = _read_varint(data, pos)
-    elif wire_type == 1:
-      value, pos = data[pos:pos + 8], pos + 8
-    elif wire_type == 5:
-      value, pos = data[pos:pos + 4], pos + 4
-    elif wire_type == 2:
-      length, pos = _read_varint(data, pos)
-      value, pos = data[pos:pos + length], pos + length
-    else:
-      raise ValueError(f'unsupported protobuf wire type {wire_type}')
-    yield number, value
+# Seconds between the TensorBoard writer's flushes: short enough to watch a run live (the
+# default, two minutes, hides the first steps of a demo run); close() flushes the rest.
+_TENSORBOARD_FLUSH_SECS = 10
 
 
 def read_events(logdir: str | pathlib.Path) -> list[tuple[str, int, float]]:
-  """(tag, step, value) of every scalar in a directory's event files, checking the CRCs."""
+  """Reads back every scalar in a directory's TensorBoard event files.
+
+  Files are read in name order (tensorboardX names them by creation time) and records in file
+  order, so a resumed run's repeated steps appear twice, the later value last. Like TensorBoard,
+  reading a file stops at a truncated or corrupt record.
+
+  Args:
+    logdir: the directory holding `events.out.tfevents.*` files (not searched recursively).
+
+  Returns:
+    (tag, step, value) per scalar.
+
+  Raises:
+    ImportError: the `tensorboard` package (in the `test` extra) is not installed.
+  """
+  try:  # Lazy: only readers need TensorBoard; training itself writes with tensorboardX.
+    # pylint: disable=import-outside-toplevel
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.util import tensor_util
+  except ImportError as e:
+    raise ImportError('read_events needs the `tensorboard` package: '
+                      "pip install tensorboard (or lumos-jax[test])") from e
   out = []
   for path in sorted(pathlib.Path(logdir).glob('events.out.tfevents.*')):
-    data = path.read_bytes()
-    pos = 0
-    while pos < len(data):
-      header = data[pos:pos + 8]
-      (length,) = struct.unpack('<Q', header)
-      record = data[pos + 12:pos + 12 + length]
-      if (struct.unpack('<I', data[pos + 8:pos + 12])[0] != _masked_crc32c(header) or
-          struct.unpack('<I', data[pos + 12 + length:pos + 16 + length])[0]
-          != _masked_crc32c(record)):
-        raise ValueError(f'{path}: corrupt record at byte {pos}')
-      pos += 16 + length
-      step = 0
-      for number, value in _fields(record):
-        if number == 2:
-          step = value
-        elif number == 5:
-          for _, summary_value in _fields(value):
-            fields = dict(_fields(summary_value))
-            out.append((fields[1].decode(), step, struct.unpack('<f', fields[2])[0]))
+    # EventFileLoader migrates legacy `simple_value` scalars to scalar tensors, as TensorBoard
+    # shows them.
+    for event in event_file_loader.EventFileLoader(str(path)).Load():
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == 'scalars':
+          out.append((value.tag, event.step, tensor_util.make_ndarray(value.tensor).item()))
   return out
 
 
@@ -233,7 +129,17 @@ class MetricsWriter:
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     self._file = open(workdir / METRICS_FILE, 'a', encoding='utf-8')  # pylint: disable=R1732
-    self._tb = EventFileWriter(workdir / TENSORBOARD_DIR)
+    # Lazy: tensorboardX imports torch when it is installed, which only process 0 should pay for.
+    import tensorboardX  # pylint: disable=import-outside-toplevel
+    # tensorboardX names files by the second and truncates an existing one, so a run resumed
+    # within the same second would overwrite the first file: the suffix keeps names unique, and
+    # its fixed-width nanosecond clock keeps name order the creation order (read_events).
+    # purge_step makes TensorBoard hide what a crashed run logged past its last checkpoint (the
+    # resumed run logs those steps again, from start_step + 1).
+    self._tb = tensorboardX.SummaryWriter(
+        str(workdir / TENSORBOARD_DIR), flush_secs=_TENSORBOARD_FLUSH_SECS,
+        filename_suffix=f'.{time.time_ns()}.{os.getpid()}',
+        purge_step=start_step + 1 if start_step else None)
     # disable=None: tqdm turns itself off when stderr is not a terminal (log files stay clean).
     self._bar = tqdm.tqdm(total=num_steps, initial=start_step,
                           disable=None if progress_bar else True,
@@ -261,8 +167,9 @@ class MetricsWriter:
             scalars[f'{tag}/{i}'] = v
       elif isinstance(value, (int, float)) and not isinstance(value, bool):
         scalars[tag] = value
-    self._tb.scalars(record['step'], scalars)
-    self._tb.flush()
+    wall_time = time.time()
+    for tag, value in scalars.items():
+      self._tb.add_scalar(tag, float(value), global_step=record['step'], walltime=wall_time)
     line = console_line(record, self.num_steps)
     if self._bar is not None and not self._bar.disable:
       self._bar.set_postfix_str(f"loss {record.get('loss') or float('nan'):.4f}", refresh=False)

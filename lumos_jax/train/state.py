@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from lumos_jax import parallel
+from lumos_jax import checkpoint, parallel
 from lumos_jax.model import Decoder, ModelConfig, create_model, create_sharded_model
 
 
@@ -51,3 +51,19 @@ def create_train_state(
     step = jax.device_put(jnp.zeros((), jnp.int32), replicated)
     rng = jax.device_put(jax.random.PRNGKey(seed), replicated)
   return graphdef, TrainState(step, params, opt_state, rng), shardings
+
+
+def abstract_train_state(config: ModelConfig, tx: optax.GradientTransformation, seed: int,
+                         mesh: jax.sharding.Mesh) -> tuple[TrainState, TrainState]:
+  """(abstract state, shardings) as `create_train_state(..., mesh=mesh)` builds them.
+
+  Nothing is allocated: a restore reads a checkpoint straight into these shardings.
+  """
+  _, params = nnx.split(nnx.eval_shape(lambda: create_model(config, seed)), nnx.Param)
+  opt_state = jax.eval_shape(tx.init, params)
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  shardings = TrainState(replicated, parallel.state_shardings(params, mesh),
+                         parallel.state_shardings(opt_state, mesh), replicated)
+  abstract = TrainState(jax.ShapeDtypeStruct((), jnp.int32), params, opt_state,
+                        jax.eval_shape(lambda: jax.random.PRNGKey(seed)))
+  return checkpoint.abstract_like(abstract, shardings), shardings

@@ -7,6 +7,7 @@ import pytest
 
 from lumos_jax import layout
 from lumos_jax.convert import load_hf_chameleon, model_config_from_hf
+from lumos_jax.model import Inputs
 from lumos_jax.model.rope import rope_cos_sin
 
 torch = pytest.importorskip('torch')
@@ -68,7 +69,8 @@ def _our_logits(model, config, tokens):
   positions = layout.Positions(text=text, t=zeros, h=zeros, w=zeros,
                                is_visual=np.zeros((b, length), bool))
   cos, sin = rope_cos_sin(positions, config.head_dim, config.rope_theta, config.rope_variant)
-  hidden, _ = model(jnp.asarray(tokens, jnp.int32), cos, sin, jnp.asarray(text))  # causal spans
+  inputs = Inputs(jnp.asarray(tokens, jnp.int32), cos, sin, spans=jnp.asarray(text))  # causal
+  hidden, _ = model(inputs)
   return np.asarray(model.logits(hidden))
 
 

@@ -1,25 +1,30 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""Fixtures for the data tests: the tiny config, pointed at a temporary data directory."""
+"""Fixtures for the data tests: the tiny config, pointed at a temporary data directory.
 
-import importlib.util
-import pathlib
+Tests change the ConfigDict (`tiny.data.batch_size = 4`) and hand the library its parsed
+sections: `data, vocab = sections(tiny)`.
+"""
 
 import pytest
 
-CONFIGS = pathlib.Path(__file__).resolve().parents[2] / 'configs'
-
-
-def load_config(name: str = 'tiny'):
-  spec = importlib.util.spec_from_file_location(f'_config_{name}', CONFIGS / f'{name}.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+from lumos_jax import config as config_lib
+from lumos_jax import testing
 
 
 def tiny_config(data_dir) -> object:
-  config = load_config('tiny')
-  config.data.dir = str(data_dir)
-  return config
+  return testing.load_config('tiny', **{'data.dir': str(data_dir)})
+
+
+def to_sections(config):
+  """(data, vocab): the parsed `data` section and vocabulary of a ConfigDict."""
+  c = config_lib.parse(config)
+  return c.data, c.vocab
+
+
+@pytest.fixture
+def sections():
+  """The parser of configs into sections: `data, vocab = sections(config)`."""
+  return to_sections
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ def prepared_tiny(tmp_path_factory):
   from lumos_jax.data import prepare  # pylint: disable=g-import-not-at-top
 
   config = tiny_config(tmp_path_factory.mktemp('tiny_data'))
-  prepare.prepare(config)
+  prepare.prepare(*to_sections(config))
   return config
 
 

@@ -1,6 +1,7 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
 """ArrayRecord round trip through the TFDS builder, and every bad-record case raising by name."""
 
+import json
 import os
 import re
 
@@ -8,6 +9,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from array_record.python import array_record_module
+
+from lumos_jax import errors
 from lumos_jax import vocab as vocab_lib
 from lumos_jax.data import records
 
@@ -37,6 +41,12 @@ def _write(tmp_path, examples, num_shards=None, split='train'):
   directory = records.write(tmp_path / 'rec', {split: lambda: iter(examples)},
                             num_shards=num_shards)
   return directory
+
+
+def _truncate(path, keep=0.5):
+  """Keeps the first `keep` fraction of the file's bytes, as an interrupted copy would."""
+  data = path.read_bytes()
+  path.write_bytes(data[: int(len(data) * keep)])
 
 
 def test_round_trip_equals_what_was_written(tmp_path):
@@ -79,8 +89,7 @@ def _expect_error(source, index, *patterns):
 def test_truncated_shard_names_shard_and_record(tmp_path):
   directory = _write(tmp_path, [_example(i) for i in range(50)])
   (shard,) = directory.glob('*.array_record-*')
-  data = shard.read_bytes()
-  shard.write_bytes(data[: len(data) // 2])
+  _truncate(shard)
   source = records.RecordSource(directory, 'train', CHECKS)
   _expect_error(source, 7, 'truncated or corrupt shard')
 
@@ -97,15 +106,15 @@ def test_corrupt_bytes_name_shard_and_record(tmp_path):
     data[i] ^= 0xFF
   shard.write_bytes(bytes(data))
   source = records.RecordSource(directory, 'train', CHECKS)
-  errors = []
+  failed = []
   for i in range(len(written)):
     try:
       source[i]
     except records.RecordError as e:
-      errors.append(i)
+      failed.append(i)
       assert os.fspath(shard) in str(e) and f'item {i} ' in str(e)
-  assert errors  # detected, never silently returned
-  good = [i for i in range(len(written)) if i not in errors]
+  assert failed  # detected, never silently returned
+  good = [i for i in range(len(written)) if i not in failed]
   for i in good:
     np.testing.assert_array_equal(source[i].codes.reshape(-1), written[i]['codes'])
 
@@ -144,3 +153,99 @@ def test_not_prepared_directory(tmp_path):
   directory = _write(tmp_path, [_example(0)])
   with pytest.raises(ValueError, match="no split 'heldout'"):
     records.RecordSource(directory, 'heldout', CHECKS)
+
+
+# -----------------------------------------------------------------------------------------------
+# verify_shards: every shard of every split checked before training starts
+# -----------------------------------------------------------------------------------------------
+
+
+def _write_splits(tmp_path):
+  """train and heldout, two shards each (10 + 10 and 8 + 8 records)."""
+  train = [_example(i) for i in range(20)]
+  heldout = [_example(100 + i) for i in range(16)]
+  return records.write(
+      tmp_path / 'rec', {'train': lambda: iter(train), 'heldout': lambda: iter(heldout)},
+      num_shards=2,
+  )
+
+
+def _shard(directory, split, k):
+  return directory / f'{records.BUILDER_NAME}-{split}.array_record-{k:05d}-of-00002'
+
+
+def _verify_error(directory, shard, split, *patterns):
+  with pytest.raises(records.RecordError) as e:
+    records.verify_shards(directory)
+  message = str(e.value)
+  # One line for the command line, starting with the file the user has to look at.
+  assert message.startswith(f'{shard} (split {split!r}): ') and '\n' not in message, message
+  for p in patterns:
+    assert re.search(p, message), message
+  return e.value
+
+
+def test_verify_shards_counts_a_good_data_set(tmp_path):
+  assert records.verify_shards(_write_splits(tmp_path)) == {'train': 20, 'heldout': 16}
+
+
+@pytest.mark.parametrize('keep', [0.5, 0.999, 0.0])
+def test_verify_shards_reports_truncated_heldout_shard(tmp_path, keep):
+  directory = _write_splits(tmp_path)
+  shard = _shard(directory, 'heldout', 1)
+  _truncate(shard, keep)
+  error = _verify_error(
+      directory, shard, 'heldout',
+      r': 8 records expected \(dataset_info\.json\), 0 readable: file truncated or corrupt; ',
+      r'prepare .*--force',
+  )
+  # The command line prints UserErrors as one line; callers catching ValueError still do.
+  assert isinstance(error, errors.UserError) and isinstance(error, ValueError)
+
+
+def test_verify_shards_reports_deleted_train_shard(tmp_path):
+  directory = _write_splits(tmp_path)
+  shard = _shard(directory, 'train', 1)
+  shard.unlink()
+  _verify_error(directory, shard, 'train', r': file missing, 10 records expected \(dataset_info')
+
+
+@pytest.mark.parametrize(
+    'length, pattern',
+    [
+        (9, r': 9 records expected \(dataset_info\.json\), 8 readable: file truncated or corrupt'),
+        (7, r': 7 records expected \(dataset_info\.json\), 8 readable: the file does not match'),
+    ],
+)
+def test_verify_shards_reports_wrong_shard_length(tmp_path, length, pattern):
+  directory = _write_splits(tmp_path)
+  info_path = directory / 'dataset_info.json'
+  info = json.loads(info_path.read_text())
+  (heldout,) = [s for s in info['splits'] if s['name'] == 'heldout']
+  assert heldout['shardLengths'] == ['8', '8']
+  heldout['shardLengths'][1] = str(length)
+  info_path.write_text(json.dumps(info))
+  _verify_error(directory, _shard(directory, 'heldout', 1), 'heldout', pattern)
+
+
+def test_verify_shards_reads_the_last_record(tmp_path):
+  directory = _write_splits(tmp_path)
+  shard = _shard(directory, 'heldout', 0)
+  # A shard of the right length whose last record is not an item: it opens and counts right.
+  reader = array_record_module.ArrayRecordReader(os.fspath(shard))
+  raws = reader.read_all()
+  reader.close()
+  writer = array_record_module.ArrayRecordWriter(os.fspath(shard), 'group_size:1')
+  for raw in raws[:-1] + [b'not a tf.Example']:
+    writer.write(raw)
+  writer.close()
+  _verify_error(
+      directory, shard, 'heldout', r': record 7 \(the last\) cannot be read .*truncated or corrupt'
+  )
+
+
+def test_verify_shards_needs_dataset_info(tmp_path):
+  directory = _write_splits(tmp_path)
+  (directory / 'dataset_info.json').unlink()
+  with pytest.raises(records.RecordError, match=r'dataset_info\.json: missing'):
+    records.verify_shards(directory)

@@ -84,7 +84,7 @@ def test_fit_frame_crops_centre_and_resizes():
 
 
 @pytest.mark.parametrize('kind', ['jsonl', 'csv'])
-def test_prepare_user_folder(tmp_path, make_tiny, kind):
+def test_prepare_user_folder(tmp_path, make_tiny, sections, kind):
   if kind == 'jsonl':
     root = _folder(tmp_path)
     captions = 'captions.jsonl'
@@ -95,32 +95,32 @@ def test_prepare_user_folder(tmp_path, make_tiny, kind):
                    'still.png,a still square,train\n'
                    'clips/c.mp4,held out clip,heldout\n')
     captions = 'captions.csv'
-  config = _config(make_tiny, tmp_path, root, captions)
-  out = prepare.prepare(config)
-  meta = prepare.load_meta(config)
+  data, vocab = sections(_config(make_tiny, tmp_path, root, captions))
+  out = prepare.prepare(data, vocab)
+  meta = prepare.load_meta(data, vocab)
   assert meta['splits']['train'] == {'num_items': 3, 'videos': [0, 2], 'images': [2, 3]}
   assert meta['splits']['heldout']['num_items'] == 1 and meta['skipped'] == []
-  train = prepare.read_items(config, 'train')
+  train = prepare.read_items(data, vocab, 'train')
   assert [r.id for r in train] == ['clips/a.mp4', 'clips/b.mp4', 'still.png']
   assert train[1].caption == ('a wide clip, cropped' if kind == 'csv' else 'a wide clip')
   assert [r.codes.shape for r in train] == [(4, 4, 4), (4, 4, 4), (1, 4, 4)]
   assert [r.fps for r in train] == [4, 4, 1]
   # The codes decode back to something close to the (cropped, resized) frames.
-  vq = prepare.load_tokenizer(config)
+  vq = prepare.load_tokenizer(data, vocab)
   video, _ = user_source.load(user_source.entries(root, captions)[0][0], frames=4, fps=4, size=32)
   np.testing.assert_array_equal(train[0].codes, vq.encode(video))
-  assert prepare.prepare(config) == out  # idempotent
-  batch = next(pipeline.make_iterator(config, process_index=0, process_count=1))
+  assert prepare.prepare(data, vocab) == out  # idempotent
+  batch = next(pipeline.make_iterator(data, vocab, process_index=0, process_count=1))
   assert batch['tokens'].shape[0] == 8
 
 
-def test_changed_file_makes_a_new_version(tmp_path, make_tiny):
+def test_changed_file_makes_a_new_version(tmp_path, make_tiny, sections):
   root = _folder(tmp_path)
   config = _config(make_tiny, tmp_path, root)
-  before = prepare.version_dir(config)
+  before = prepare.version_dir(*sections(config))
   iio.imwrite(root / 'still.png', _clip(1, 40, 40, 99)[0])
   os.utime(root / 'still.png', (1, 1))
-  assert prepare.version_dir(config) != before
+  assert prepare.version_dir(*sections(config)) != before
 
 
 @pytest.mark.parametrize(
@@ -128,8 +128,8 @@ def test_changed_file_makes_a_new_version(tmp_path, make_tiny):
     [
         ({'path': 'clips/missing.mp4', 'caption': 'x'},
          r'captions.jsonl:2: file .*clips/missing.mp4 not found'),
-        ({'path': 'clips/a.mp4', 'caption': 17}, r'captions.jsonl:2: caption of clips/a.mp4 must be '
-                                                 r'non-empty text, got int 17'),
+        ({'path': 'clips/a.mp4', 'caption': 17},
+         r'captions.jsonl:2: caption of clips/a.mp4 must be non-empty text, got int 17'),
         ({'path': 'clips/a.mp4', 'caption': None}, r'captions.jsonl:2: caption .* got NoneType'),
         ({'path': 'clips/a.mp4', 'caption': ['a', 'b']}, r'captions.jsonl:2: caption .* got list'),
         ({'path': 'clips/a.mp4', 'caption': '  '}, r'captions.jsonl:2: caption .* non-empty'),
@@ -139,27 +139,27 @@ def test_changed_file_makes_a_new_version(tmp_path, make_tiny):
         ({'caption': 'x'}, r'captions.jsonl:2: "path" must be a non-empty string'),
     ],
 )
-def test_bad_captions_entry_is_named(tmp_path, make_tiny, row, pattern):
+def test_bad_captions_entry_is_named(tmp_path, make_tiny, sections, row, pattern):
   rows = [{'path': 'clips/a.mp4', 'caption': 'fine'}, row]
   root = _folder(tmp_path, rows=rows)
   (root / 'notes.txt').write_text('hi')
   config = _config(make_tiny, tmp_path, root)
   with pytest.raises(SourceError, match=pattern):
-    prepare.prepare(config)
+    prepare.prepare(*sections(config))
 
 
-def test_bad_media_is_named(tmp_path, make_tiny):
+def test_bad_media_is_named(tmp_path, make_tiny, sections):
   root = _folder(tmp_path, rows=[{'path': 'clips/a.mp4', 'caption': 'fine'},
                                  {'path': 'clips/broken.mp4', 'caption': 'broken'},
                                  {'path': 'clips/d.mp4', 'caption': 'too short'}])
   (root / 'clips' / 'broken.mp4').write_bytes(b'not a video')
   config = _config(make_tiny, tmp_path, root)
   with pytest.raises(SourceError, match=r'captions.jsonl:2 \(clips/broken.mp4\): cannot decode'):
-    prepare.prepare(config)
+    prepare.prepare(*sections(config))
   # Skipping: counted, logged, recorded in meta.json; the good item is written.
   config.data.on_bad_item = 'skip'
-  prepare.prepare(config)
-  meta = prepare.load_meta(config)
+  prepare.prepare(*sections(config))
+  meta = prepare.load_meta(*sections(config))
   assert meta['splits']['train']['num_items'] == 1
   assert len(meta['skipped']) == 2
   assert re.search(r'clips/broken.mp4.*cannot decode', meta['skipped'][0])
@@ -167,16 +167,16 @@ def test_bad_media_is_named(tmp_path, make_tiny):
                    meta['skipped'][1])
 
 
-def test_captions_file_problems(tmp_path, make_tiny):
+def test_captions_file_problems(tmp_path, make_tiny, sections):
   root = _folder(tmp_path)
   config = _config(make_tiny, tmp_path, root, 'nope.jsonl')
   with pytest.raises(SourceError, match='captions file .*nope.jsonl not found'):
-    prepare.prepare(config)
+    prepare.prepare(*sections(config))
   (root / 'bad.csv').write_text('file,words\nclips/a.mp4,x\n')
   config.data.user.captions = 'bad.csv'
   with pytest.raises(SourceError, match=r'bad.csv: CSV header .* needs a "path"'):
-    prepare.prepare(config)
+    prepare.prepare(*sections(config))
   (root / 'latin.jsonl').write_bytes(b'{"path": "still.png", "caption": "caf\xe9"}\n')
   config.data.user.captions = 'latin.jsonl'
   with pytest.raises(SourceError, match='latin.jsonl: not UTF-8 text'):
-    prepare.prepare(config)
+    prepare.prepare(*sections(config))

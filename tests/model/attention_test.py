@@ -20,8 +20,8 @@ import pytest
 
 from lumos_jax import layout
 from lumos_jax import vocab as vocab_lib
-from lumos_jax.model import ModelConfig, attention, create_model, extend, init_cache, logits
-from lumos_jax.model import prefill, prepare_inputs
+from lumos_jax.model import (ModelConfig, attention, create_model, init_cache, logits,
+                             prepare_inputs)
 from lumos_jax.model.kernels import blockwise, cudnn, pallas_gpu, splash_tpu
 
 V = vocab_lib.demo(codebook_size=64)
@@ -248,8 +248,8 @@ def test_model_logits_and_cache_path_blockwise_equal_dense():
   hidden = []
   for model in (dense, fast):
     cache = init_cache(model.config, batch=1, size=tokens.shape[1] + 8)
-    _, cache = prefill(model, cache, inputs[:, :split])
-    hidden.append(extend(model, cache, inputs[:, split:])[0])
+    _, cache = model(inputs[:, :split], cache=cache)
+    hidden.append(model(inputs[:, split:], cache=cache.advance(split))[0])
   np.testing.assert_allclose(hidden[1], hidden[0], **TOL)
 
 
@@ -272,7 +272,7 @@ def test_model_gradients_blockwise_under_remat_equal_dense():
 
     def loss(params):
       model = nnx.merge(graphdef, params)
-      hidden, _ = model(inputs.tokens, inputs.cos, inputs.sin, inputs.spans, inputs.segment_ids)
+      hidden, _ = model(inputs)
       return jnp.sum(hidden * weights)
 
     return jax.tree.leaves(jax.jit(jax.grad(loss))(params))

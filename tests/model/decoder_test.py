@@ -11,8 +11,7 @@ from flax import nnx
 
 from lumos_jax import layout
 from lumos_jax import vocab as vocab_lib
-from lumos_jax.model import (ModelConfig, create_model, extend, init_cache, logits, prefill,
-                             prepare_inputs)
+from lumos_jax.model import ModelConfig, create_model, init_cache, logits, prepare_inputs
 
 V = vocab_lib.demo(codebook_size=64)
 CFG = ModelConfig(vocab_size=V.size, embed_dim=64, num_layers=2, num_heads=4, num_kv_heads=2,
@@ -86,7 +85,7 @@ def test_padding_does_not_change_logits(model):
 
 
 def test_kv_cache_matches_full_forward(model):
-  """prefill(prefix) + chunk(frame) == full forward, with per-row prefix lengths and overwrites."""
+  """Prefix, then a frame chunk against the cache == full forward (per-row lengths, overwrite)."""
   seqs = [_item(seed=1), _item(seed=2)]
   seqs[1] = np.concatenate([seqs[1][:1], [V.byte_offset + 1] * 4, seqs[1][1:]])  # longer text
   frame = [_frame_slice(2)] * 2
@@ -100,8 +99,8 @@ def test_kv_cache_matches_full_forward(model):
   want = np.asarray(logits(model, full, V))
 
   cache = init_cache(CFG, batch=2, size=width + 8)
-  _, cache = prefill(model, cache, inputs[:, : prefix_len.max()], prefix_len)
-  np.testing.assert_array_equal(cache.lengths, prefix_len)
+  _, cache = model(inputs[:, : prefix_len.max()], cache=cache)
+  cache = cache.with_lengths(prefix_len)  # commit each row's real prefix
 
   def chunk(tokens):
     rows = [prepare_inputs(tokens, V, CFG)[r : r + 1, frame[r]] for r in range(2)]
@@ -111,10 +110,9 @@ def test_kv_cache_matches_full_forward(model):
   masked = full.copy()
   for r in range(2):
     masked[r, frame[r]] = layout.masked_frame_block(H, W, V)
-  _, cache = extend(model, cache, chunk(masked))
-  np.testing.assert_array_equal(cache.lengths, prefix_len)
-  hidden, cache = extend(model, cache, chunk(full), commit=True)
-  np.testing.assert_array_equal(cache.lengths, prefix_len + BLOCK)
+  _, cache = model(chunk(masked), cache=cache)
+  np.testing.assert_array_equal(cache.lengths, prefix_len)  # the call itself never commits
+  hidden, _ = model(chunk(full), cache=cache)
   got = np.asarray(model.logits(hidden))
   for r in range(2):
     np.testing.assert_allclose(got[r], want[r, frame[r]], atol=1e-5, rtol=0)
@@ -152,7 +150,7 @@ def _loss_and_grad(config, inputs):
 
   def loss(params):
     m = nnx.merge(graphdef, params)
-    hidden, _ = m(inputs.tokens, inputs.cos, inputs.sin, inputs.spans, inputs.segment_ids)
+    hidden, _ = m(inputs)
     return jnp.mean(m.logits(hidden) ** 2)
 
   return jax.jit(jax.value_and_grad(loss))(params)

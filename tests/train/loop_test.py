@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from lumos_jax import checkpoint
+from lumos_jax.errors import ConfigError
 from lumos_jax.train import loop, metrics as metrics_lib
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-import driver_testing  # pylint: disable=g-import-not-at-top,wrong-import-position
-from driver_testing import FakeData  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lumos_jax import testing as driver_testing
+from lumos_jax.testing import FakeData
 
 REQUIRED = ('step', 'loss', 'lr', 'grad_norm', 'frame_losses', 'mask_ratio', 'tokens_per_s')
 driver_testing.enable_compilation_cache()
@@ -119,11 +119,13 @@ def test_batch_not_divisible_by_mesh_is_reported():
     loop._check_batch({'tokens': np.zeros((3, 4))}, mesh)  # pylint: disable=protected-access
 
 
-def test_missing_section_is_named(tmp_path):
+def test_config_errors_name_the_key(tmp_path):
   config = _config()
-  del config['checkpoint']
-  with pytest.raises(ValueError, match='no `checkpoint` section'):
+  config.model.embed_dimm = 32
+  with pytest.raises(ConfigError, match='config.model.embed_dimm: unknown key; did you mean '
+                     'embed_dim?'):
     loop.run(config, tmp_path, data=FakeData())
+  assert not (tmp_path / 'checkpoints').exists()
 
 
 def test_logged_metrics_average_the_interval(tmp_path):

@@ -18,8 +18,7 @@ import numpy as np
 from lumos_jax import checkpoint
 from lumos_jax.train import metrics as metrics_lib
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-import driver_testing  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lumos_jax import testing as driver_testing
 
 N = 8
 HALF = N // 2
@@ -31,8 +30,7 @@ MESH_LOSS_ATOL = 2e-5  # losses ~4: sharded vs single-device float32 sums, after
 
 _KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
-    sys.path.insert(0, {tests!r})
-    import driver_testing
+    from lumos_jax import testing as driver_testing
     from lumos_jax.train import loop
 
     def kill(step, metrics, checkpointer):
@@ -75,7 +73,7 @@ def test_resume(tmp_path):
 
 def _check_sigkill_and_resume_is_exact(tmp_path, data_dir, straight):
   overrides = {**SETTINGS, 'data.dir': str(data_dir), 'mesh.shape': (-1, 1, 1)}
-  script = _KILL_SCRIPT.format(tests=str(driver_testing.REPO / 'tests'), kill_at=HALF + 2,
+  script = _KILL_SCRIPT.format(kill_at=HALF + 2,
                                half=HALF, overrides=overrides, workdir=str(tmp_path))
   tmp_path.mkdir()
   proc = subprocess.run([sys.executable, '-c', script], env=driver_testing.subprocess_env(1),

@@ -1,7 +1,7 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""The official Lumos-1 training recipes (spec 6.8 and 6.10), shared by configs/lumos1_*.py.
+"""The official Lumos-1 training recipes (spec 6.8 and 6.10), used by configs/lumos1_*.py.
 
-Each recipe file is one line over `lumos1_config(size, stage, arg)`; the values below are the
+Each recipe file is one call of `lumos1_config(size, stage, arg)`; the values below are the
 released scripts' unless a comment says otherwise.
 
 Model shapes: the spec (section 4) states that the sizes of the 0.5B / 1B / 3B models are not in
@@ -9,8 +9,8 @@ the official code (only in the released checkpoints' config.json). We therefore 
 publicly documented decoder shapes of the same nominal size with head_dim a multiple of 32 (the
 MM-RoPE channel allocation needs it): Llama-3.2-1B and Llama-3.2-3B for 1B and 3B, Qwen2.5-0.5B
 for 0.5B. With the untied 129,536-row embedding and LM head these come to about 1.5B / 3.6B /
-0.6B parameters. To fine-tune the released weights, convert them (lumos_jax.convert): their
-config.json then sets the real shape.
+0.6B parameters. To fine-tune the released weights, convert them: their config.json then sets the
+real shape.
 
 Steps: the official schedule is in epochs (warm-up 0.0025 epochs, then constant, 100 epochs).
 Steps per epoch depend on the data set and the global batch, so they are an argument:
@@ -21,6 +21,10 @@ Steps per epoch depend on the data set and the global batch, so they are an argu
 from __future__ import annotations
 
 import ml_collections as mlc
+
+from lumos_jax.config import base
+from lumos_jax.config.args import parse_arg
+from lumos_jax.config.runlocal import runlocal
 
 # Decoder shapes (see the module docstring: documented public shapes, not read from the spec).
 MODELS = {
@@ -44,71 +48,46 @@ SAVE_EVERY = {  # spec 6.10 "save interval (iters)"; 0.5B as 1B
 }
 PAPER_GPUS = 48  # the paper trains on 48 GPUs (6 nodes x 8); released scripts: batch 1 per GPU
 STAGES = ('stage1_image', 'stage2_joint')
-
-
-def parse_arg(arg: str | None, **defaults):
-  """`key=value,key=value` (the part after ':' in --config=file.py:...) over typed defaults."""
-  out = mlc.ConfigDict(defaults)
-  for item in filter(None, (arg or '').split(',')):
-    key, _, value = item.partition('=')
-    if key not in defaults:
-      raise ValueError(f'unknown config argument {key!r}; expected one of {sorted(defaults)}')
-    out[key] = type(defaults[key])(value)
-  return out
+# Padded lengths: powers of two up to the official max_seq_len (32,768 images, 65,536 joint).
+_BUCKETS = tuple(2**k for k in range(10, 17))
 
 
 def lumos1_config(size: str, stage: str, arg: str | None = None) -> mlc.ConfigDict:
-  """The official recipe for one model size and stage."""
+  """The official recipe for one model size and stage; `arg` as in the recipe docstrings."""
   if size not in MODELS or stage not in STAGES:
     raise ValueError(f'size {size!r} / stage {stage!r}: expected {sorted(MODELS)} / {STAGES}')
-  arg = parse_arg(arg, steps_per_epoch=10000, epochs=100, gpus=PAPER_GPUS)
+  arg = parse_arg(arg, steps_per_epoch=10000, epochs=100, gpus=PAPER_GPUS, runlocal=False)
   image_stage = stage == 'stage1_image'
-  config = mlc.ConfigDict()
-  config.seed = 0  # spec 6.8: seed 0
-  config.vocab = mlc.ConfigDict(dict(preset='lumos1'))  # 129,536 ids, Cosmos codes from 65,536
-  config.model = mlc.ConfigDict(dict(
+  config = base.get_config()
+  config.vocab.update(preset='lumos1', codebook_size=0)  # Cosmos codes from 65,536
+  config.model.update(
       **MODELS[size],
       rope_theta=10000.0,  # ChameleonConfig default (checkpoint value unknown, spec 4)
-      rope_variant='mm',
-      attention_mask='frame_causal',
-      q_norm_groups=1,  # model_parallel_size = 1 (spec 4, 6.8)
-      k_norm_groups=1,
       dtype='bfloat16',  # bf16 autocast, fp32 master weights (spec 6.8)
-      param_dtype='float32',
       remat_policy='full',  # activation checkpointing on every decoder layer
-  ))
-  # Data: Cosmos DV4x8x8 tokens of the user's videos/images. The pipeline keys mirror
-  # configs/tiny.py (owned by the data pipeline); values follow spec 6.1, 6.9 and 6.10.
-  config.data = mlc.ConfigDict(dict(
+      attention_impl='auto',
+  )
+  # Data: the user's captioned videos/images (data.user.root); spec 6.1, 6.9, 6.10.
+  config.data.update(
       dir='data/lumos1',
       source='user',
+      size=256,  # stage 1 and the 256p joint stage; 384p: --config.data.size="(384, 672)"
+      frames=1 if image_stage else 24,  # 12 fps x 2 s
+      fps=1 if image_stage else 12,
+      max_text_tokens=256,
       batch_size=arg.gpus,  # batch 1 per GPU (video); the joint stage's images use 6 per GPU
       fps_duration=((1, 1),) if image_stage else ((12, 2),),  # video_fps / video_duration
-      masking_modes=('text_to_video',),
-      cfg_dropout=0.1,
-      cfg_modes=('text_only',),
       image_fraction=1.0 if image_stage else 0.5,  # joint: 1 image step per video step
-      max_seq_len=32768 if image_stage else 65536,
-  ))
-  config.ardf = mlc.ConfigDict(dict(mask_type='tube', schedule='cosine', min_masking_rate=0.7))
+      length_buckets=_BUCKETS[:-1] if image_stage else _BUCKETS,
+  )
   lr = LEARNING_RATES[(size, stage)]
-  config.optim = mlc.ConfigDict(dict(
+  config.optim.update(
       learning_rate=lr, min_learning_rate=lr,  # min_lr = lr: constant after warm-up
-      warmup_steps=max(1, round(0.0025 * arg.steps_per_epoch)), decay='constant', decay_steps=0,
-      weight_decay=0.1, b1=0.9, b2=0.95, eps=1e-8, grad_clip_norm=4.0,
-  ))
-  config.loss = mlc.ConfigDict(dict(chunk_size=256, z_loss_weight=0.0,
-                                    max_frames=1 if image_stage else 8))  # 7 latent frames
-  config.train = mlc.ConfigDict(dict(
-      num_steps=arg.epochs * arg.steps_per_epoch,
-      log_every=10,
-      eval_every=1000,
-      eval_batches=4,
-      eval_split='heldout',
-      max_nonfinite_in_a_row=10,
-      progress_bar=True,
-  ))
-  config.checkpoint = mlc.ConfigDict(dict(every_steps=SAVE_EVERY[(size, stage)], max_to_keep=3,
-                                          async_save=True))
-  config.mesh = mlc.ConfigDict(dict(shape=(1, -1, 1)))  # FSDP FULL_SHARD over every device
-  return config
+      warmup_steps=max(1, round(0.0025 * arg.steps_per_epoch)),
+  )
+  config.loss.update(chunk_size=256, max_frames=1 if image_stage else 8)  # 7 latent frames
+  config.train.update(num_steps=arg.epochs * arg.steps_per_epoch, log_every=10, eval_every=1000)
+  config.checkpoint.every_steps = SAVE_EVERY[(size, stage)]
+  config.mesh.shape = (1, -1, 1)  # FSDP FULL_SHARD over every device
+  config.sample.cfg_scale = 16.0 if image_stage else 15.0  # spec 7.1
+  return runlocal(config) if arg.runlocal else config

@@ -1,5 +1,5 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""Helpers for the training-driver tests: configs, in-memory data, subprocess environments.
+"""Helpers for tests of the training driver: configs, in-memory data, subprocess environments.
 
 `FakeData` has the `make_iterator` interface of lumos_jax.data.pipeline over in-memory batches:
 global batch b holds rows [b * B, (b + 1) * B) of one deterministic item stream and process p of P
@@ -14,7 +14,6 @@ resume, processes), not kernel speed, and compare runs compiled the same way.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import sys
@@ -24,9 +23,10 @@ import grain
 import jax
 import numpy as np
 
+from lumos_jax import config as config_lib
 from lumos_jax import layout, vocab as vocab_lib
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[1]  # the checkout (an editable install)
 CACHE_DIR = os.path.join(tempfile.gettempdir(), 'lumos_jax_test_compilation_cache')
 CACHE_ENV = {
     'JAX_COMPILATION_CACHE_DIR': CACHE_DIR,
@@ -56,11 +56,9 @@ def subprocess_env(devices: int | None = None) -> dict[str, str]:
 
 
 def load_config(name: str = 'tiny', **overrides):
-  """configs/<name>.py's config; overrides as {'section.leaf': value}."""
-  spec = importlib.util.spec_from_file_location(name, REPO / 'configs' / f'{name}.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  """configs/<name>.py's ConfigDict (name may carry ':arg'); overrides as {'section.leaf': value}."""
+  config = config_lib.load(str(REPO / 'configs' / f'{name.partition(":")[0]}.py')
+                           + name[len(name.partition(':')[0]):])
   for key, value in overrides.items():
     *sections, leaf = key.split('.')
     node = config
@@ -82,13 +80,10 @@ class FakeData:
     self.length = length
     self.prepared = 0
 
-  def is_prepared(self, config):
-    del config
-    return self.prepared > 0
-
-  def prepare(self, config):
+  def prepare(self, data, vocab):
+    del vocab
     self.prepared += 1
-    return config.data.dir
+    return data.dir
 
   def _batch(self, vocab, split: str, seed: int, index: int, size: int):
     rng = np.random.default_rng([seed, index, split == 'train'])
@@ -102,13 +97,11 @@ class FakeData:
       labels[r, :len(item.labels)] = item.labels
     return tokens, labels
 
-  def make_iterator(self, config, *, split='train', seed=None, process_index=None,
+  def make_iterator(self, data, vocab, *, split='train', seed=0, process_index=None,
                     process_count=None, num_epochs=None):
     del num_epochs
-    vocab = vocab_lib.from_config(config.vocab)
-    size = config.data.batch_size
+    size = data.batch_size
     p, n = process_index or 0, process_count or 1
-    seed = config.seed if seed is None else seed
 
     def get(index):
       tokens, labels = self._batch(vocab, split, seed, int(index), size)
@@ -119,7 +112,7 @@ class FakeData:
 
 
 if __name__ == '__main__':
-  # `python tests/driver_testing.py train ...`: the real CLI fed by FakeData.
+  # `python -m lumos_jax.testing train ...`: the real CLI fed by FakeData.
   import runpy  # pylint: disable=g-import-not-at-top
   from lumos_jax.train import loop  # pylint: disable=g-import-not-at-top
   loop._DefaultData = FakeData  # pylint: disable=protected-access

@@ -1,0 +1,144 @@
+# Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
+"""A self-contained run directory: everything `sample`, `eval` (and the web app) need.
+
+  WORKDIR/config.json            the complete config (every key), parsed again on load
+  WORKDIR/vocab.json             the vocabulary (all ids and ranges)
+  WORKDIR/visual_tokenizer.npz   the visual tokenizer (the data set's fitted patch VQ)
+  WORKDIR/text_tokenizer.json    the text tokenizer file, when the vocabulary has no byte range
+  WORKDIR/heldout.npz            up to `sample.eval_prompts` held-out videos: captions, text ids,
+                                 codes, fps and attributes (the prompts `eval` scores)
+  WORKDIR/checkpoints/<step>/    Orbax checkpoints (lumos_jax/checkpoint.py)
+
+`write` copies them in when training starts (process 0); after that the data folder may be
+deleted. Every file is written to a temporary name and renamed, so a crash never leaves a
+half-written asset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import pathlib
+import shutil
+import uuid
+from typing import Any
+
+import numpy as np
+
+from lumos_jax import config as config_lib
+from lumos_jax.data import records
+from lumos_jax.errors import UserError
+from lumos_jax.tokenizers import patch_vq, text as text_lib
+from lumos_jax.vocab import Vocab
+
+CONFIG = 'config.json'
+VOCAB = 'vocab.json'
+VISUAL_TOKENIZER = 'visual_tokenizer.npz'
+TEXT_TOKENIZER = 'text_tokenizer.json'
+HELDOUT = 'heldout.npz'
+
+
+def _atomic_bytes(path: pathlib.Path, data: bytes) -> None:
+  tmp = path.with_name(f'.{path.name}.tmp-{uuid.uuid4().hex[:8]}')
+  tmp.write_bytes(data)
+  os.replace(tmp, path)
+
+
+def _heldout_records(config: config_lib.Config, version_dir: pathlib.Path) -> list[records.Record]:
+  """The first `sample.eval_prompts` held-out videos of a prepared data set (none without one)."""
+  if not (version_dir / 'meta.json').is_file():
+    return []
+  meta = records.load_meta(version_dir)
+  split = meta['splits'].get('heldout')
+  if split is None:
+    return []
+  lo, hi = split['videos']
+  source = records.RecordSource(records.builder_dir(version_dir / 'records'), 'heldout',
+                                records.Checks.for_vocab(config.vocab, config.data.max_text_tokens))
+  return [source[i] for i in range(lo, min(hi, lo + config.sample.eval_prompts))]
+
+
+def _heldout_bytes(items: list[records.Record]) -> bytes:
+  arrays: dict[str, Any] = {'meta': np.asarray(json.dumps(
+      [{'id': r.id, 'caption': r.caption, 'fps': r.fps, 'attributes': r.attributes}
+       for r in items]))}
+  for i, r in enumerate(items):
+    arrays[f'text_ids_{i}'] = r.text_ids
+    arrays[f'codes_{i}'] = r.codes
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  return buffer.getvalue()
+
+
+def write(workdir: str | os.PathLike, config: config_lib.Config,
+          version_dir: str | os.PathLike | None) -> None:
+  """Copies the run's assets into `workdir` (see the module docstring).
+
+  Args:
+    workdir: the run directory.
+    config: the parsed config of the run.
+    version_dir: the prepared data set (its tokenizer.npz and held-out records), or None.
+  """
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  _atomic_bytes(workdir / CONFIG, (json.dumps(config.raw, indent=2) + '\n').encode())
+  _atomic_bytes(workdir / VOCAB,
+                (json.dumps(dataclasses.asdict(config.vocab), indent=1) + '\n').encode())
+  if config.data.text_tokenizer:
+    _atomic_bytes(workdir / TEXT_TOKENIZER, pathlib.Path(config.data.text_tokenizer).read_bytes())
+  if version_dir is None:
+    return
+  version_dir = pathlib.Path(version_dir)
+  tokenizer = version_dir / 'tokenizer.npz'
+  if tokenizer.is_file():
+    tmp = workdir / f'.{VISUAL_TOKENIZER}.tmp-{uuid.uuid4().hex[:8]}'
+    shutil.copyfile(tokenizer, tmp)
+    os.replace(tmp, workdir / VISUAL_TOKENIZER)
+  items = _heldout_records(config, version_dir)
+  if items:
+    _atomic_bytes(workdir / HELDOUT, _heldout_bytes(items))
+
+
+def _require(workdir: pathlib.Path, name: str) -> pathlib.Path:
+  path = workdir / name
+  if not path.is_file():
+    raise UserError(f'{path} not found: is {workdir} a training run directory (made by `train` '
+                    'or `convert`)?')
+  return path
+
+
+def read_config(workdir: str | os.PathLike) -> config_lib.Config:
+  """The parsed config the run was trained with."""
+  path = _require(pathlib.Path(workdir), CONFIG)
+  try:
+    return config_lib.parse(json.loads(path.read_text()))
+  except json.JSONDecodeError as e:
+    raise UserError(f'{path}: not valid JSON ({e})') from e
+
+
+def read_vocab(workdir: str | os.PathLike) -> Vocab:
+  raw = json.loads(_require(pathlib.Path(workdir), VOCAB).read_text())
+  return Vocab(**raw)
+
+
+def text_tokenizer(workdir: str | os.PathLike, vocab: Vocab) -> text_lib.TextTokenizer:
+  path = pathlib.Path(workdir) / TEXT_TOKENIZER
+  return text_lib.for_vocab(vocab, str(path) if path.is_file() else None)
+
+
+def visual_tokenizer(workdir: str | os.PathLike) -> patch_vq.PatchVQ:
+  return patch_vq.PatchVQ.load(_require(pathlib.Path(workdir), VISUAL_TOKENIZER))
+
+
+def heldout(workdir: str | os.PathLike) -> list[records.Record]:
+  """The held-out videos copied into the run (empty when its data had none)."""
+  path = pathlib.Path(workdir) / HELDOUT
+  if not path.is_file():
+    return []
+  with np.load(path) as f:
+    meta = json.loads(str(f['meta']))
+    return [records.Record(index=i, id=m['id'], caption=m['caption'],
+                           text_ids=f[f'text_ids_{i}'], codes=f[f'codes_{i}'], fps=int(m['fps']),
+                           attributes=m['attributes']) for i, m in enumerate(meta)]
