@@ -31,7 +31,6 @@ import argparse
 import dataclasses
 import datetime
 import functools
-import importlib.util
 import itertools
 import json
 import os
@@ -45,8 +44,10 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections as mlc
 import numpy as np
 
+from lumos_jax import config as config_lib
 from lumos_jax import layout, sampling
 from lumos_jax import vocab as vocab_lib
 from lumos_jax.model import attention, create_model
@@ -230,23 +231,19 @@ def bench_attention(rec: Recorder, p: Plan) -> None:
 # -- train step -----------------------------------------------------------------------------------
 
 
-def load_config(name: str):
-  """configs/<name>.py's get_config() (configs/ is not a package)."""
-  path = REPO / 'configs' / f'{name}.py'
-  spec = importlib.util.spec_from_file_location(f'lumos_bench_config_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+def load_config(name: str) -> mlc.ConfigDict:
+  """configs/<name>.py's ConfigDict."""
+  return config_lib.load(str(REPO / 'configs' / f'{name}.py'))
 
 
-def _train_config(model: str, attention_impl: str):
+def _train_config(model: str, attention_impl: str) -> tuple[config_lib.Config, tuple[int, int]]:
   """(config, (frame latent rows, columns)) for a benchmark model name (see `_base_config`)."""
   config, latents = _base_config(model)
-  config.model.attention_impl = attention_impl
-  return config, latents
+  return dataclasses.replace(
+      config, model=dataclasses.replace(config.model, attention_impl=attention_impl)), latents
 
 
-def _base_config(model: str):
+def _base_config(model: str) -> tuple[config_lib.Config, tuple[int, int]]:
   """'tiny' and 'demo' are configs/*.py; 'official_1b_*' are the 1B decoder layer at depth 2.
 
   'official_1b_2layers' keeps the demo vocabulary with 16x16-latent frames; 'official_1b_384p'
@@ -254,16 +251,18 @@ def _base_config(model: str):
   MM-RoPE strides (4, 8, 8)) with 48x84-latent frames, i.e. 672x384 px.
   """
   if model.startswith('official_1b'):
-    config = load_config('demo')
-    config.model.update(OFFICIAL_1B, num_layers=2)
+    raw = load_config('demo')
+    raw.model.update(OFFICIAL_1B, num_layers=2)
     if jax.default_backend() != 'cpu':
-      config.model.update(dtype='bfloat16', remat_policy='full')  # as the official recipes
+      raw.model.update(dtype='bfloat16', remat_policy='full')  # as the official recipes
+    config = config_lib.parse(raw)
     if model == 'official_1b_384p':
-      config.vocab.update(codebook_size=64000, latent_per_grid=4, rope_strides=(4, 8, 8))
-      return config, (48, 84)
+      vocab = vocab_lib.demo(codebook_size=64000, latent_per_grid=4, rope_strides=(4, 8, 8))
+      model_config = dataclasses.replace(config.model, vocab_size=vocab.size)
+      return dataclasses.replace(config, vocab=vocab, model=model_config), (48, 84)
     return config, (16, 16)
-  config = load_config(model)
-  side = config.data.size // config.data.tokenizer.patch_size
+  config = config_lib.parse(load_config(model))
+  side = config.data.height_width[0] // config.data.tokenizer.patch_size
   return config, (side, side)
 
 
@@ -285,22 +284,13 @@ def synthetic_batch(vocab, batch: int, frames: int, latents: tuple[int, int], se
 
 
 def bench_train(rec: Recorder, p: Plan) -> None:
-  # pylint: disable=g-import-not-at-top
-  from lumos_jax.train import config as train_config, optimizer
-  from lumos_jax.train import state as state_lib, step as step_lib
-  # pylint: enable=g-import-not-at-top
+  from lumos_jax.train import state as state_lib, step as step_lib  # pylint: disable=g-import-not-at-top
 
   for (model, batch_size, frames), impl in itertools.product(p.train, p.model_impls):
     config, latents = _train_config(model, impl)
-    vocab = vocab_lib.from_config(config.vocab)
-    mc = model_config_lib.from_config(config.model, vocab.size)
-    optim = train_config.OptimConfig.from_dict(config.optim)
-    tx = optimizer.make_optimizer(optim)
-    graphdef, state, _ = state_lib.create_train_state(mc, tx, seed=0)
-    settings = step_lib.StepSettings(
-        graphdef, mc, tx, optimizer.learning_rate_schedule(optim), vocab,
-        train_config.ARDFConfig.from_dict(config.ardf),
-        train_config.LossConfig.from_dict(config.loss))
+    vocab, mc = config.vocab, config.model
+    settings = step_lib.StepSettings.create(config)
+    _, state, _ = state_lib.create_train_state(mc, settings.tx, seed=0)
     step = step_lib.compile_train_step(settings)
     batch = synthetic_batch(vocab, batch_size, frames, latents)
     try:
@@ -342,8 +332,7 @@ def bench_train(rec: Recorder, p: Plan) -> None:
 def bench_sampling(rec: Recorder, p: Plan) -> None:
   for (model, frames, steps), impl in itertools.product(p.sampling, p.model_impls):
     config, latents = _train_config(model, impl)
-    vocab = vocab_lib.from_config(config.vocab)
-    mc = model_config_lib.from_config(config.model, vocab.size)
+    vocab, mc = config.vocab, config.model
     sampler = sampling.Sampler(create_model(mc, seed=0), vocab,
                                sampling.SamplingConfig(steps=steps))
     prompt = [vocab.byte_offset + c for c in b'a red ball bounces on a blue floor']
@@ -370,13 +359,14 @@ def bench_data(rec: Recorder, p: Plan, data_root: pathlib.Path | None = None) ->
 
   root = data_root or pathlib.Path(tempfile.gettempdir()) / 'lumos_jax_bench_data'
   for name in p.data:
-    config = load_config(name)
-    config.data.dir = str(root / name)
+    raw = load_config(name)
+    raw.data.dir = str(root / name)
     # Fewer stored items than the config's (the rate does not depend on the set's size).
-    config.data.num_train = min(config.data.num_train, 256)
-    config.data.num_train_images = min(config.data.num_train_images, 64)
-    prepare.prepare(config)
-    rate = pipeline.benchmark(config, p.data_batches)
+    raw.data.num_train = min(raw.data.num_train, 256)
+    raw.data.num_train_images = min(raw.data.num_train_images, 64)
+    config = config_lib.parse(raw)
+    prepare.prepare(config.data, config.vocab)
+    rate = pipeline.benchmark(config.data, config.vocab, p.data_batches)
     rec.add(f'data/{name}', 'items_per_s', rate, 'items/s', batch=config.data.batch_size,
             batches=p.data_batches)
 

@@ -10,6 +10,9 @@ Layout (spec section 2), for a frame of Hl x Wl latent codes and a video of T fr
 Grid values of a frame header are in units of `vocab.latent_per_grid` latent rows. Labels are
 IGNORE for the prompt and equal to the tokens for the video and closing separator.
 
+This module owns the geometry (`FRAME_HEADER_LEN`, `frame_length`, `code_positions`, ...): other
+modules call it rather than re-deriving offsets.
+
 The metadata functions (`mm_rope_positions`, `attention_spans`, `segment_ids`) are vectorised over
 [L] or [B, L] arrays of right-padded sequences and work on numpy arrays (data pipeline) and on jax
 arrays (inside jit, e.g. in the sampler) alike.
@@ -273,19 +276,19 @@ def parse_video(tokens: Array, vocab: Vocab) -> ParsedVideo:
       expect(i + k, 'a grid token (frame header)', i + k < len(seq) and vocab.is_grid(seq[i + k]))
     h = int(vocab.grid_value(seq[i + 1])) * vocab.latent_per_grid
     w = int(vocab.grid_value(seq[i + 2])) * vocab.latent_per_grid
-    n = h * (w + 1)
-    expect(i + 3 + n, 'image_end', i + 3 + n < len(seq) and seq[i + 3 + n] == vocab.image_end)
-    rows = seq[i + 3 : i + 3 + n].reshape(h, w + 1)
+    start, end = i + FRAME_HEADER_LEN, i + FRAME_HEADER_LEN + frame_content_length(h, w)
+    expect(end, 'image_end', end < len(seq) and seq[end] == vocab.image_end)
+    rows = seq[start:end].reshape(h, w + 1)
     bad_nl = np.flatnonzero(rows[:, -1] != vocab.newline)
     if len(bad_nl):
-      expect(i + 3 + int(bad_nl[0]) * (w + 1) + w, 'newline', False)
+      expect(start + int(bad_nl[0]) * (w + 1) + w, 'newline', False)
     codes = rows[:, :-1]
     bad = ~vocab.is_visual(codes)
     if bad.any():
       r, c = np.argwhere(bad)[0]
-      expect(i + 3 + int(r) * (w + 1) + int(c), 'a visual code', False)
+      expect(start + int(r) * (w + 1) + int(c), 'a visual code', False)
     frames.append(vocab.id_to_code(codes).astype(np.int32))
-    i += n + 4
+    i += frame_length(h, w)
   return ParsedVideo(text, duration, fps, frames, complete)
 
 
@@ -348,7 +351,7 @@ def mm_rope_positions(tokens: Array, vocab: Vocab) -> Positions:
   header_ok = (start >= 0) & (j + 2 < length) & vocab.is_grid(grid_h) & vocab.is_grid(grid_w)
   rows = vocab.grid_value(grid_h) * vocab.latent_per_grid
   row_len = vocab.grid_value(grid_w) * vocab.latent_per_grid + 1  # codes + new-line
-  offset = idx - (j + 3)
+  offset = idx - (j + FRAME_HEADER_LEN)
   is_visual = header_ok & (offset >= 0) & (offset < rows * row_len)
   row_len = xp.maximum(row_len, 1)
   frame = xp.cumsum(is_start.astype(xp.int32), axis=-1) - 1

@@ -237,14 +237,3 @@ def demo(
 
 PRESETS = {'lumos1': lumos1, 'demo': demo}
 
-
-def from_config(config: Any) -> Vocab:
-  """Vocab from a config section: `preset` (lumos1 | demo) plus that preset's keyword arguments."""
-  kwargs = dict(config)
-  preset = kwargs.pop('preset', None)
-  if preset not in PRESETS:
-    raise ValueError(f'vocab.preset={preset!r}: expected one of {sorted(PRESETS)}')
-  try:
-    return PRESETS[preset](**kwargs)
-  except TypeError as e:
-    raise ValueError(f'vocab: bad arguments {sorted(kwargs)} for preset {preset!r}: {e}') from e

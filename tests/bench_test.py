@@ -86,7 +86,8 @@ def test_peak_flops_only_for_known_chips_in_bfloat16():
 
 def test_official_384p_model_has_the_official_geometry():
   config, latents = bench._base_config('official_1b_384p')
-  vocab = vocab_lib.from_config(config.vocab)
+  vocab = config.vocab
+  assert config.model.vocab_size == vocab.size
   assert latents == (48, 84) and vocab.codebook_size == 64000 and vocab.rope_strides == (4, 8, 8)
   batch = bench.synthetic_batch(vocab, 1, 7, latents)
   # 7 frames of 48 rows x (84 codes + new-line) + 4 frame tokens, plus at most 54 text/header

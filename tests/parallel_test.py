@@ -173,7 +173,8 @@ _SCRIPT = textwrap.dedent(
     from flax import nnx
 
     from lumos_jax import layout, parallel, vocab as vocab_lib
-    from lumos_jax.model import ModelConfig, create_model, create_sharded_model, forward
+    from lumos_jax.model import (ModelConfig, create_model, create_sharded_model, logits,
+                                 prepare_inputs)
 
     assert jax.device_count() == 8, jax.devices()
     vocab = vocab_lib.demo()
@@ -195,7 +196,7 @@ _SCRIPT = textwrap.dedent(
 
     init_model = create_model(config, seed=0)
     init_state = nnx.state(init_model)
-    init_logits = np.asarray(forward.logits(init_model, tokens, vocab))
+    init_logits = np.asarray(logits(init_model, tokens, vocab))
 
     def spec_json(spec):
       return [e if e is None or isinstance(e, str) else list(e) for e in spec]
@@ -232,14 +233,14 @@ _SCRIPT = textwrap.dedent(
       )
       # Reference: the same parameters on one device, no mesh.
       single = nnx.merge(graphdef, jax.device_put(host_state, jax.devices()[0]))
-      ref_logits = np.asarray(forward.logits(single, tokens, vocab))
+      ref_logits = np.asarray(logits(single, tokens, vocab))
       assert not isinstance(single.lm_head.get_value().sharding, jax.sharding.NamedSharding)
 
       # Public entry point on the first 4 rows, with the activation constraints active.
       with jax.set_mesh(mesh):
-        logits4 = forward.logits(model, tokens[:4], vocab)
+        logits4 = logits(model, tokens[:4], vocab)
       # Jitted forward on all 8 rows with batch-sharded inputs.
-      inputs = forward.prepare_inputs(tokens, vocab, config)
+      inputs = prepare_inputs(tokens, vocab, config)
       inputs = jax.tree.map(
           lambda x: jax.device_put(x, parallel.batch_sharding(mesh, x.ndim)), inputs
       )
@@ -247,7 +248,7 @@ _SCRIPT = textwrap.dedent(
       @jax.jit
       def run(state, inputs):
         model = nnx.merge(graphdef, state)
-        hidden, _ = model(inputs.tokens, inputs.cos, inputs.sin, inputs.spans, inputs.segment_ids)
+        hidden, _ = model(inputs)
         return model.logits(hidden)
 
       with jax.set_mesh(mesh):

@@ -16,6 +16,8 @@ import math
 
 import ml_collections as mlc
 
+from lumos_jax import layout
+
 _SIZE = 16  # pixels: 2x2 latents of the demo patch tokenizer
 
 
@@ -30,7 +32,7 @@ def runlocal(config: mlc.ConfigDict) -> mlc.ConfigDict:
   fps = math.lcm(*(f for f, _ in choices))
   frames = fps
   latents = _SIZE // d.tokenizer.patch_size
-  frame_tokens = latents * (latents + 1) + 4
+  frame_tokens = layout.frame_length(latents, latents)
   longest = d.max_text_tokens + 7 + frames * frame_tokens
   d.update(
       fps_duration=choices, source='synthetic', dir=d.dir if d.source == 'synthetic' else 'data/runlocal',

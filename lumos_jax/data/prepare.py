@@ -389,7 +389,7 @@ def ensure_prepared(data: DataConfig, vocab: Vocab) -> pathlib.Path:
   if (out / 'meta.json').is_file():
     return out
   if data.source == 'synthetic':
-    logging.warning('data for this config is not prepared yet: preparing it now into %s', out)
+    logging.info('data: first use of this synthetic data set: preparing its records in %s', out)
     return prepare(data, vocab)
   raise UserError(
       f'{out}: data not prepared for this config; run `python -m lumos_jax prepare '

@@ -134,11 +134,3 @@ class ModelConfig:
       if getattr(self, field) <= 0:
         fail(field, 'must be positive')
 
-
-def from_config(model_config: Mapping[str, Any], vocab_size: int) -> ModelConfig:
-  """ModelConfig from a config's `model` section; vocab_size comes from the vocabulary."""
-  fields = dict(model_config)
-  if fields.setdefault('vocab_size', vocab_size) != vocab_size:
-    raise ValueError(f'model.vocab_size={fields["vocab_size"]} differs from the vocabulary size '
-                     f'{vocab_size}')
-  return ModelConfig.from_dict(fields)

@@ -7,7 +7,9 @@ import jax
 import numpy as np
 import pytest
 
+from lumos_jax import config as config_lib
 from lumos_jax import layout, train
+from lumos_jax.errors import ConfigError
 from lumos_jax import vocab as vocab_lib
 from lumos_jax.model import ModelConfig
 from lumos_jax.vocab import IGNORE
@@ -116,5 +118,8 @@ def test_step_never_materialises_full_logits():
 def test_config_errors_name_the_field(cls, kw, field):
   with pytest.raises(ValueError, match=re.escape(field)):
     cls(**kw)
-  with pytest.raises(ValueError, match='unknown'):
-    cls.from_dict({'nope': 1})
+  section = field.split('.')[0]
+  with pytest.raises(ConfigError, match=re.escape(f'config.{field}=')):
+    config_lib.parse({section: kw})
+  with pytest.raises(ConfigError, match=f'config.{section}.nope: unknown key'):
+    config_lib.parse({section: {'nope': 1}})
