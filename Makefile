@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 CONSTRAINTS := constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow demo bench clean
+.PHONY: install lint test test-slow demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 
 install: $(STAMP)
 
-test: $(STAMP)
+# The ruff and pyink settings of pyproject.toml; `pyink lumos_jax tests configs` formats.
+LINT_PATHS := lumos_jax tests configs
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/pyink --check --quiet $(LINT_PATHS)
+
+test: $(STAMP) lint
 	$(PY) -m pytest -n 2 -m "not slow" tests
 
 test-slow: $(STAMP)

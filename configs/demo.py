@@ -33,8 +33,9 @@ def get_config(arg=None):
   # (docs/demo.md).
   config.data.placement = 'centred'
   config.data.image_fraction = 0.2  # one batch in five is images
-  config.optim.update(learning_rate=2e-3, min_learning_rate=2e-4, warmup_steps=100,
-                      decay='cosine', decay_steps=3000)
+  config.optim.update(
+      learning_rate=2e-3, min_learning_rate=2e-4, warmup_steps=100, decay='cosine', decay_steps=3000
+  )
   config.sample.update(
       steps=12,  # official: 50
       cfg_scale=3.0,  # official: 15 for video; 2-3 is best for this model

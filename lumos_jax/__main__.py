@@ -31,23 +31,35 @@ from ml_collections import config_flags
 from lumos_jax.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'ml_collections config file (configs/*.py); override single leaves with '
-    '--config.a.b=value', lock_config=True)
+    'config',
+    None,
+    'ml_collections config file (configs/*.py); override single leaves with ' '--config.a.b=value',
+    lock_config=True,
+)
 _WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'train: run directory (checkpoints/, metrics.jsonl, tensorboard/, '
-    'config.json); an existing one is resumed')
+    'workdir',
+    None,
+    'train: run directory (checkpoints/, metrics.jsonl, tensorboard/, '
+    'config.json); an existing one is resumed',
+)
 _FORCE = flags.DEFINE_bool('force', False, 'prepare: rebuild the data even if already prepared')
 _DISTRIBUTED = flags.DEFINE_enum(
-    'distributed', 'auto', ['auto', 'on', 'off'],
+    'distributed',
+    'auto',
+    ['auto', 'on', 'off'],
     'multi-process initialisation: auto (explicit flags, or an srun step with several tasks, or '
-    'a multi-worker TPU slice), on (jax.distributed auto-detection, must succeed), off')
+    'a multi-worker TPU slice), on (jax.distributed auto-detection, must succeed), off',
+)
 _COORDINATOR = flags.DEFINE_string(
-    'coordinator_address', None, 'host:port of process 0, for an explicit multi-process run')
+    'coordinator_address', None, 'host:port of process 0, for an explicit multi-process run'
+)
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'processes in the run (explicit)')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'index of this process (explicit)')
 _LOCAL_DEVICE_IDS = flags.DEFINE_list(
-    'local_device_ids', None, 'devices this process uses (default: all it sees, or one per '
-    'task under SLURM)')
+    'local_device_ids',
+    None,
+    'devices this process uses (default: all it sees, or one per ' 'task under SLURM)',
+)
 _PROMPT = flags.DEFINE_string('prompt', None, 'sample: the caption')
 _IMAGE = flags.DEFINE_string('image', None, 'sample: first frame (image-to-video), any image file')
 _FRAMES = flags.DEFINE_integer('frames', None, 'sample: latent frames (default: training clips)')
@@ -56,8 +68,11 @@ _RESOLUTION = flags.DEFINE_string('resolution', None, 'sample: WxH in pixels (de
 _CFG = flags.DEFINE_float('cfg', None, 'sample/eval: guidance scale (default: config.sample)')
 _STEPS = flags.DEFINE_integer('steps', None, 'sample/eval: MaskGIT steps per frame')
 _SEED = flags.DEFINE_integer('seed', None, 'sample/eval: sampling seed')
-_OUT = flags.DEFINE_string('out', None, 'sample: output path (.mp4/.gif/.png written); '
-                           'eval: output folder (default WORKDIR/eval)')
+_OUT = flags.DEFINE_string(
+    'out',
+    None,
+    'sample: output path (.mp4/.gif/.png written); ' 'eval: output folder (default WORKDIR/eval)',
+)
 _NUM_PROMPTS = flags.DEFINE_integer('num_prompts', None, 'eval: held-out prompts to use')
 _ALL_LOGS = flags.DEFINE_bool('all_logs', False, 'also show INFO logs of jax/orbax/grain')
 _DEBUG = flags.DEFINE_bool('debug', False, 'show the traceback of user errors too')
@@ -65,11 +80,13 @@ _DEBUG = flags.DEFINE_bool('debug', False, 'show the traceback of user errors to
 
 def _parse(config):
   from lumos_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+
   return config_lib.parse(config)
 
 
 def _prepare(config) -> int:
   from lumos_jax.data import prepare  # pylint: disable=g-import-not-at-top
+
   config = _parse(config)
   path = prepare.prepare(config.data, config.vocab, force=_FORCE.value)
   print(f'data ready in {path}')
@@ -78,14 +95,20 @@ def _prepare(config) -> int:
 
 def _train(config) -> int:
   from lumos_jax import parallel  # pylint: disable=g-import-not-at-top
+
   if not _WORKDIR.value:
     raise app.UsageError('train needs --workdir=DIR')
   config = _parse(config)
   ids = _LOCAL_DEVICE_IDS.value
   parallel.initialize_distributed(
-      _DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-      None if ids is None else [int(i) for i in ids])
+      _DISTRIBUTED.value,
+      _COORDINATOR.value,
+      _NUM_PROCESSES.value,
+      _PROCESS_ID.value,
+      None if ids is None else [int(i) for i in ids],
+  )
   from lumos_jax.train import loop  # pylint: disable=g-import-not-at-top
+
   try:
     result = loop.run(config, _WORKDIR.value)
   except loop.NonFiniteLossError as e:
@@ -97,16 +120,20 @@ def _train(config) -> int:
 
 def _load_run(config):
   from lumos_jax import inference  # pylint: disable=g-import-not-at-top
+
   if not _WORKDIR.value:
     raise app.UsageError('this command needs --workdir=DIR (a training run directory)')
   if config is not None:
-    raise app.UsageError('sample and eval use the run\'s own config (WORKDIR/config.json); '
-                         'drop --config and use --cfg, --steps, --seed, ... to change sampling')
+    raise app.UsageError(
+        "sample and eval use the run's own config (WORKDIR/config.json); "
+        'drop --config and use --cfg, --steps, --seed, ... to change sampling'
+    )
   return inference, inference.load_run(_WORKDIR.value)
 
 
 def _sample(config) -> int:
   import tqdm  # pylint: disable=g-import-not-at-top
+
   if not _PROMPT.value:
     raise app.UsageError('sample needs --prompt="..."')
   inference, run = _load_run(config)
@@ -124,9 +151,18 @@ def _sample(config) -> int:
   total = max(0, frames - (1 if _IMAGE.value else 0))
   with tqdm.tqdm(total=total, desc='frames', unit='frame') as bar:
     paths = inference.sample_to_files(
-        run, _PROMPT.value, out, frames=frames, fps=_FPS.value or fps, resolution=(height, width),
-        image=_IMAGE.value, seed=_SEED.value or 0, progress=lambda _: bar.update(1),
-        cfg_scale=_CFG.value, steps=_STEPS.value)
+        run,
+        _PROMPT.value,
+        out,
+        frames=frames,
+        fps=_FPS.value or fps,
+        resolution=(height, width),
+        image=_IMAGE.value,
+        seed=_SEED.value or 0,
+        progress=lambda _: bar.update(1),
+        cfg_scale=_CFG.value,
+        steps=_STEPS.value,
+    )
   print('\n'.join(str(p) for p in paths))
   return 0
 
@@ -134,19 +170,29 @@ def _sample(config) -> int:
 def _eval(config) -> int:
   import tqdm  # pylint: disable=g-import-not-at-top
   from lumos_jax.evaluation import adherence  # pylint: disable=g-import-not-at-top
+
   inference, run = _load_run(config)
   out = _OUT.value or str(pathlib.Path(_WORKDIR.value) / 'eval')
   with tqdm.tqdm(desc='held-out prompts', unit='prompt') as bar:
-    scores = inference.evaluate_run(run, out, num_prompts=_NUM_PROMPTS.value, seed=_SEED.value,
-                                    progress=bar.update, cfg_scale=_CFG.value,
-                                    steps=_STEPS.value)
+    scores = inference.evaluate_run(
+        run,
+        out,
+        num_prompts=_NUM_PROMPTS.value,
+        seed=_SEED.value,
+        progress=bar.update,
+        cfg_scale=_CFG.value,
+        steps=_STEPS.value,
+    )
   print(f'prompt adherence of {_WORKDIR.value} (step {run.step}), samples in {out}:')
   print(adherence.format_table(scores))
   probe = inference.probe_run(run, num_clips=_NUM_PROMPTS.value)
   (pathlib.Path(out) / 'history_probe.json').write_text(
-      json.dumps(probe.as_dict(), indent=2) + '\n')
-  print('history probe (cross-entropy of held-out frames, nats per code; see '
-        'lumos_jax/evaluation/history_probe.py):')
+      json.dumps(probe.as_dict(), indent=2) + '\n'
+  )
+  print(
+      'history probe (cross-entropy of held-out frames, nats per code; see '
+      'lumos_jax/evaluation/history_probe.py):'
+  )
   print(probe.format_table())
   return 0
 
@@ -165,8 +211,9 @@ class _ConciseLogs(py_logging.Filter):
 
 def main(argv):
   if len(argv) != 2 or argv[1] not in COMMANDS:
-    raise app.UsageError(f'usage: python -m lumos_jax {{{"|".join(COMMANDS)}}} --config=... '
-                         f'(got {argv[1:]})')
+    raise app.UsageError(
+        f'usage: python -m lumos_jax {{{"|".join(COMMANDS)}}} --config=... ' f'(got {argv[1:]})'
+    )
   if _CONFIG.value is None and argv[1] not in _RUN_COMMANDS:
     raise app.UsageError('--config=configs/X.py is required')
   handler = logging.get_absl_handler()
@@ -187,5 +234,6 @@ def main(argv):
 if __name__ == '__main__':
   if sys.argv[1:2] == ['bench']:  # own argparse flags, no --config (lumos_jax/bench.py)
     from lumos_jax import bench  # pylint: disable=g-import-not-at-top
+
     sys.exit(bench.main(sys.argv[2:]))
   app.run(main)

@@ -146,8 +146,10 @@ def history_pattern(content_length: int, ratio: float = 0.7) -> np.ndarray:
   periodic pattern starting at 0, identical for every frame and sample.
   """
   if content_length < 1 or not 0 < ratio <= 1:
-    raise ValueError(f'history pattern needs content_length >= 1 and ratio in (0, 1], got '
-                     f'{content_length}, {ratio}')
+    raise ValueError(
+        f'history pattern needs content_length >= 1 and ratio in (0, 1], got '
+        f'{content_length}, {ratio}'
+    )
   n = max(1, round(ratio * content_length))
   step = content_length / n
   idx = np.clip(np.round(np.arange(n) * step), 0, content_length - 1).astype(np.int64)

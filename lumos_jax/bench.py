@@ -77,8 +77,9 @@ PEAK_FLOPS = {
 }
 
 
-def model_flops_per_token(mc: model_config_lib.ModelConfig, seq_len: int,
-                          visual_codes: int) -> float:
+def model_flops_per_token(
+    mc: model_config_lib.ModelConfig, seq_len: int, visual_codes: int
+) -> float:
   """Training FLOPs per token (forward + backward) in the PaLM convention.
 
   6 x the matmul parameters a token passes through (decoder layers, plus the visual columns of the
@@ -117,17 +118,39 @@ class Plan:
 
 def plan(quick: bool, backend: str) -> Plan:
   if quick:
-    return Plan(('dense', 'blockwise'), (128, 256), (4, 2, 32), 1, (('tiny', 2, 2),), 2,
-                (('tiny', 2, 2),), ('tiny',), 2, ('dense',))
-  impls = {'cpu': ('dense', 'blockwise'), 'gpu': ('dense', 'blockwise', 'pallas_gpu', 'cudnn'),
-           'tpu': ('dense', 'blockwise', 'splash_tpu')}.get(backend, ('dense', 'blockwise'))
+    return Plan(
+        ('dense', 'blockwise'),
+        (128, 256),
+        (4, 2, 32),
+        1,
+        (('tiny', 2, 2),),
+        2,
+        (('tiny', 2, 2),),
+        ('tiny',),
+        2,
+        ('dense',),
+    )
+  impls = {
+      'cpu': ('dense', 'blockwise'),
+      'gpu': ('dense', 'blockwise', 'pallas_gpu', 'cudnn'),
+      'tpu': ('dense', 'blockwise', 'splash_tpu'),
+  }.get(backend, ('dense', 'blockwise'))
   seq_lens = (512, 1024, 2048, 4096) if backend == 'cpu' else (2048, 4096, 8192, 16384, 32768)
   train = (('tiny', 8, 4), ('demo', 8, 4), ('official_1b_2layers', 1, 2))
   if backend != 'cpu':  # 12 frames of 16x16 latents, and 7 latent frames at 384p (28.7k tokens)
     train = train[:2] + (('official_1b_2layers', 1, 12), ('official_1b_384p', 1, 7))
-  return Plan(impls, seq_lens, (8, 2, 64), 3, train, 3,
-              (('tiny', 4, 50), ('demo', 4, 50)), ('tiny', 'demo'), 50,
-              impls if backend == 'cpu' else ('dense', *impls[2:]))
+  return Plan(
+      impls,
+      seq_lens,
+      (8, 2, 64),
+      3,
+      train,
+      3,
+      (('tiny', 4, 50), ('demo', 4, 50)),
+      ('tiny', 'demo'),
+      50,
+      impls if backend == 'cpu' else ('dense', *impls[2:]),
+  )
 
 
 # -- records --------------------------------------------------------------------------------------
@@ -144,8 +167,10 @@ def machine() -> str:
         break
   except OSError:
     pass
-  return (f'{jax.default_backend()}: {len(devices)} x {devices[0].device_kind}; host {cpu}, '
-          f'{os.cpu_count()} cores; jax {jax.__version__}')
+  return (
+      f'{jax.default_backend()}: {len(devices)} x {devices[0].device_kind}; host {cpu}, '
+      f'{os.cpu_count()} cores; jax {jax.__version__}'
+  )
 
 
 class Recorder:
@@ -157,11 +182,21 @@ class Recorder:
     self.records: list[dict[str, Any]] = []
 
   def add(self, name: str, metric: str, value: float, unit: str, **extra) -> None:
-    record = dict(name=name, metric=metric, value=float(value), unit=unit, machine=self.machine,
-                  date=self.date, **extra)
+    record = dict(
+        name=name,
+        metric=metric,
+        value=float(value),
+        unit=unit,
+        machine=self.machine,
+        date=self.date,
+        **extra,
+    )
     self.records.append(record)
-    print(f'  {name} {metric} = {value:.6g} {unit} '
-          f'{ {k: v for k, v in extra.items() if k != "note"} }', flush=True)
+    print(
+        f'  {name} {metric} = {value:.6g} {unit} '
+        f'{ {k: v for k, v in extra.items() if k != "note"} }',
+        flush=True,
+    )
 
 
 def _median_time(fn: Callable[[], Any], reps: int) -> float:
@@ -216,8 +251,12 @@ def bench_attention(rec: Recorder, p: Plan) -> None:
       try:
         compiled = fn.lower(q, k, v).compile()
         mem = compiled.memory_analysis()
-        peak = (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
-                - mem.alias_size_in_bytes)
+        peak = (
+            mem.argument_size_in_bytes
+            + mem.output_size_in_bytes
+            + mem.temp_size_in_bytes
+            - mem.alias_size_in_bytes
+        )
         seconds = _median_time(lambda: compiled(q, k, v), p.reps)
       except Exception as e:  # pylint: disable=broad-except
         # e.g. dense running out of device memory at 32k: note it and go on.
@@ -239,8 +278,12 @@ def load_config(name: str) -> mlc.ConfigDict:
 def _train_config(model: str, attention_impl: str) -> tuple[config_lib.Config, tuple[int, int]]:
   """(config, (frame latent rows, columns)) for a benchmark model name (see `_base_config`)."""
   config, latents = _base_config(model)
-  return dataclasses.replace(
-      config, model=dataclasses.replace(config.model, attention_impl=attention_impl)), latents
+  return (
+      dataclasses.replace(
+          config, model=dataclasses.replace(config.model, attention_impl=attention_impl)
+      ),
+      latents,
+  )
 
 
 def _base_config(model: str) -> tuple[config_lib.Config, tuple[int, int]]:
@@ -310,12 +353,20 @@ def bench_train(rec: Recorder, p: Plan) -> None:
       continue
     seconds = statistics.median(times)
     params = sum(x.size for x in jax.tree.leaves(state.params))
-    extra = dict(seq_len=int(batch['tokens'].shape[1]), batch=batch_size, frames=frames,
-                 frame_latents=f'{latents[0]}x{latents[1]}', params=int(params), dtype=mc.dtype,
-                 remat=mc.remat_policy, attention_impl=mc.attention_impl)
+    extra = dict(
+        seq_len=int(batch['tokens'].shape[1]),
+        batch=batch_size,
+        frames=frames,
+        frame_latents=f'{latents[0]}x{latents[1]}',
+        params=int(params),
+        dtype=mc.dtype,
+        remat=mc.remat_policy,
+        attention_impl=mc.attention_impl,
+    )
     rec.add(f'train/{model}', 'step_time_s', seconds, 's', **extra)
-    rec.add(f'train/{model}', 'tokens_per_s', float(metrics['tokens']) / seconds, 'tokens/s',
-            **extra)
+    rec.add(
+        f'train/{model}', 'tokens_per_s', float(metrics['tokens']) / seconds, 'tokens/s', **extra
+    )
     rec.add(f'train/{model}', 'compile_time_s', compile_s, 's', **extra)
     flops = model_flops_per_token(mc, extra['seq_len'], vocab.codebook_size)
     achieved = flops * float(metrics['tokens']) / seconds
@@ -333,19 +384,27 @@ def bench_sampling(rec: Recorder, p: Plan) -> None:
   for (model, frames, steps), impl in itertools.product(p.sampling, p.model_impls):
     config, latents = _train_config(model, impl)
     vocab, mc = config.vocab, config.model
-    sampler = sampling.Sampler(create_model(mc, seed=0), vocab,
-                               sampling.SamplingConfig(steps=steps))
+    sampler = sampling.Sampler(
+        create_model(mc, seed=0), vocab, sampling.SamplingConfig(steps=steps)
+    )
     prompt = [vocab.byte_offset + c for c in b'a red ball bounces on a blue floor']
-    request = sampling.Request([prompt], num_frames=frames, height=latents[0], width=latents[1],
-                               duration=frames, fps=1)
+    request = sampling.Request(
+        [prompt], num_frames=frames, height=latents[0], width=latents[1], duration=frames, fps=1
+    )
     start = time.perf_counter()
     sampler.generate(request, seed=0)
     first = time.perf_counter() - start
     start = time.perf_counter()
     sampler.generate(request, seed=1)
     seconds = time.perf_counter() - start
-    extra = dict(frames=frames, steps=steps, batch=1, cfg_scale=sampler.config.cfg_scale,
-                 frame_latents=f'{latents[0]}x{latents[1]}', attention_impl=mc.attention_impl)
+    extra = dict(
+        frames=frames,
+        steps=steps,
+        batch=1,
+        cfg_scale=sampler.config.cfg_scale,
+        frame_latents=f'{latents[0]}x{latents[1]}',
+        attention_impl=mc.attention_impl,
+    )
     rec.add(f'sampling/{model}', 'latency_per_video_s', seconds, 's', **extra)
     rec.add(f'sampling/{model}', 'latency_per_frame_s', seconds / frames, 's', **extra)
     rec.add(f'sampling/{model}', 'first_call_s', first, 's', **extra)
@@ -367,8 +426,14 @@ def bench_data(rec: Recorder, p: Plan, data_root: pathlib.Path | None = None) ->
     config = config_lib.parse(raw)
     prepare.prepare(config.data, config.vocab)
     rate = pipeline.benchmark(config.data, config.vocab, p.data_batches)
-    rec.add(f'data/{name}', 'items_per_s', rate, 'items/s', batch=config.data.batch_size,
-            batches=p.data_batches)
+    rec.add(
+        f'data/{name}',
+        'items_per_s',
+        rate,
+        'items/s',
+        batch=config.data.batch_size,
+        batches=p.data_batches,
+    )
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -394,45 +459,61 @@ def render(records: Sequence[dict], command: str) -> str:
   attn = sorted(k for k in by if k[0].startswith('attention/'))
   if attn:
     r0 = by[attn[0]]['fwd_bwd_time_s']
-    lines += [f'### Attention forward + backward ({r0["heads"]} query heads, {r0["kv_heads"]} KV '
-              f'heads, head_dim {r0["head_dim"]}, batch 1, float32)', '',
-              '| implementation | L | fwd+bwd time | peak memory | temporaries |',
-              '|---|---:|---:|---:|---:|']
+    lines += [
+        f'### Attention forward + backward ({r0["heads"]} query heads, {r0["kv_heads"]} KV '
+        f'heads, head_dim {r0["head_dim"]}, batch 1, float32)',
+        '',
+        '| implementation | L | fwd+bwd time | peak memory | temporaries |',
+        '|---|---:|---:|---:|---:|',
+    ]
     for name, length, impl in attn:
       m = by[(name, length, impl)]
-      lines.append(f'| {name.split("/", 1)[1]} | {length} | '
-                   f'{_fmt(m["fwd_bwd_time_s"]["value"], "s")} | '
-                   f'{_fmt(m["peak_memory_bytes"]["value"], "bytes")} | '
-                   f'{_fmt(m["temp_memory_bytes"]["value"], "bytes")} |')
+      lines.append(
+          f'| {name.split("/", 1)[1]} | {length} | '
+          f'{_fmt(m["fwd_bwd_time_s"]["value"], "s")} | '
+          f'{_fmt(m["peak_memory_bytes"]["value"], "bytes")} | '
+          f'{_fmt(m["temp_memory_bytes"]["value"], "bytes")} |'
+      )
     lines.append('')
   train = [k for k in by if k[0].startswith('train/')]
   if train:
-    lines += ['### Train step', '', '| model | attention | params | batch x L | dtype | step time '
-              '| tokens/s | model TFLOP/s | MFU | compile |',
-              '|---|---|---:|---:|---|---:|---:|---:|---:|---:|']
+    lines += [
+        '### Train step',
+        '',
+        '| model | attention | params | batch x L | dtype | step time '
+        '| tokens/s | model TFLOP/s | MFU | compile |',
+        '|---|---|---:|---:|---|---:|---:|---:|---:|---:|',
+    ]
     for key in train:
       m = by[key]
       r = m['step_time_s']
       mfu = f'{m["mfu"]["value"]:.1%}' if 'mfu' in m else 'n/a'
-      lines.append(f'| {key[0].split("/", 1)[1]} | {key[2]} | {r["params"] / 1e6:,.1f} M | '
-                   f'{r["batch"]} x {r["seq_len"]} | {r["dtype"]} | {_fmt(r["value"], "s")} | '
-                   f'{m["tokens_per_s"]["value"]:,.0f} | '
-                   f'{m["model_flops_per_s"]["value"] / 1e12:.3f} | {mfu} | '
-                   f'{_fmt(m["compile_time_s"]["value"], "s")} |')
+      lines.append(
+          f'| {key[0].split("/", 1)[1]} | {key[2]} | {r["params"] / 1e6:,.1f} M | '
+          f'{r["batch"]} x {r["seq_len"]} | {r["dtype"]} | {_fmt(r["value"], "s")} | '
+          f'{m["tokens_per_s"]["value"]:,.0f} | '
+          f'{m["model_flops_per_s"]["value"] / 1e12:.3f} | {mfu} | '
+          f'{_fmt(m["compile_time_s"]["value"], "s")} |'
+      )
     lines.append('')
   samp = [k for k in by if k[0].startswith('sampling/')]
   if samp:
-    lines += ['### Sampling (batch 1, guidance on, KV cache)', '',
-              '| model | attention | frame latents | frames | MaskGIT steps | per frame '
-              '| per video | first call |',
-              '|---|---|---|---:|---:|---:|---:|---:|']
+    lines += [
+        '### Sampling (batch 1, guidance on, KV cache)',
+        '',
+        '| model | attention | frame latents | frames | MaskGIT steps | per frame '
+        '| per video | first call |',
+        '|---|---|---|---:|---:|---:|---:|---:|',
+    ]
     for key in samp:
       m = by[key]
       r = m['latency_per_video_s']
-      lines.append(f'| {key[0].split("/", 1)[1]} | {key[2]} | {r["frame_latents"]} | '
-                   f'{r["frames"]} | '
-                   f'{r["steps"]} | {_fmt(m["latency_per_frame_s"]["value"], "s")} | '
-                   f'{_fmt(r["value"], "s")} | {_fmt(m["first_call_s"]["value"], "s")} |')
+      lines.append(
+          f'| {key[0].split("/", 1)[1]} | {key[2]} | {r["frame_latents"]} | '
+          f'{r["frames"]} | '
+          f'{r["steps"]} | {_fmt(m["latency_per_frame_s"]["value"], "s")} | '
+          f'{_fmt(r["value"], "s")} | {_fmt(m["first_call_s"]["value"], "s")} |'
+      )
     lines.append('')
   data = [k for k in by if k[0].startswith('data/')]
   if data:
@@ -449,16 +530,22 @@ def update_doc(path: pathlib.Path, body: str) -> None:
   text = path.read_text() if path.exists() else '# Benchmarks\n'
   block = f'{BEGIN}\n{body}{END}'
   if BEGIN in text and END in text:
-    text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
   else:
     text = text.rstrip() + '\n\n' + block + '\n'
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(text)
 
 
-def run(*, quick: bool = False, sections: Sequence[str] = SECTIONS,
-        out: str | pathlib.Path | None = DEFAULT_OUT, doc: str | pathlib.Path | None = DEFAULT_DOC,
-        command: str | None = None, data_root: str | pathlib.Path | None = None) -> list[dict]:
+def run(
+    *,
+    quick: bool = False,
+    sections: Sequence[str] = SECTIONS,
+    out: str | pathlib.Path | None = DEFAULT_OUT,
+    doc: str | pathlib.Path | None = DEFAULT_DOC,
+    command: str | None = None,
+    data_root: str | pathlib.Path | None = None,
+) -> list[dict]:
   """Runs the benchmark sections and writes the JSON records and the markdown tables.
 
   Args:
@@ -479,8 +566,12 @@ def run(*, quick: bool = False, sections: Sequence[str] = SECTIONS,
   p = plan(quick, jax.default_backend())
   print(f'bench on {rec.machine}', flush=True)
   data_root = None if data_root is None else pathlib.Path(data_root)
-  runners = dict(attention=bench_attention, train=bench_train, sampling=bench_sampling,
-                 data=functools.partial(bench_data, data_root=data_root))
+  runners = dict(
+      attention=bench_attention,
+      train=bench_train,
+      sampling=bench_sampling,
+      data=functools.partial(bench_data, data_root=data_root),
+  )
   for section in SECTIONS:
     if section in sections:
       print(f'[{section}]', flush=True)
@@ -497,19 +588,30 @@ def run(*, quick: bool = False, sections: Sequence[str] = SECTIONS,
 
 def main(argv: Sequence[str] | None = None) -> int:
   """`python -m lumos_jax bench [flags]` / `python -m lumos_jax.bench [flags]`."""
-  parser = argparse.ArgumentParser(prog='python -m lumos_jax bench', description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+      prog='python -m lumos_jax bench',
+      description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
   parser.add_argument('--quick', action='store_true', help='tiny shapes, for smoke tests')
-  parser.add_argument('--sections', default=','.join(SECTIONS),
-                      help=f'comma-separated subset of {",".join(SECTIONS)}')
+  parser.add_argument(
+      '--sections',
+      default=','.join(SECTIONS),
+      help=f'comma-separated subset of {",".join(SECTIONS)}',
+  )
   parser.add_argument('--out', default=str(DEFAULT_OUT), help='JSON records ("" to skip)')
   parser.add_argument('--doc', default=str(DEFAULT_DOC), help='markdown to update ("" to skip)')
   args = parser.parse_args(argv)
   # argv None: run as `python -m lumos_jax.bench`; else called by the CLI with its arguments.
   prog = 'python -m lumos_jax.bench' if argv is None else 'python -m lumos_jax bench'
   command = ' '.join([prog, *(sys.argv[1:] if argv is None else argv)])
-  run(quick=args.quick, sections=[s for s in args.sections.split(',') if s],
-      out=args.out or None, doc=args.doc or None, command=command)
+  run(
+      quick=args.quick,
+      sections=[s for s in args.sections.split(',') if s],
+      out=args.out or None,
+      doc=args.doc or None,
+      command=command,
+  )
   return 0
 
 

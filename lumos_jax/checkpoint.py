@@ -53,8 +53,9 @@ def _data_file(directory: epath.Path) -> epath.Path:
 class Checkpointer:
   """An `ocp.CheckpointManager` over the three items above."""
 
-  def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3,
-               async_save: bool = True):
+  def __init__(
+      self, directory: str | os.PathLike, *, max_to_keep: int = 3, async_save: bool = True
+  ):
     if max_to_keep < 1:
       raise ValueError(f'checkpoint.max_to_keep={max_to_keep}: must be >= 1')
     # Absolute: Orbax's tensorstore writer rejects relative paths (in the background thread of
@@ -75,8 +76,15 @@ class Checkpointer:
 
   # -- save ---------------------------------------------------------------------------------------
 
-  def save(self, step: int, state: Any, data_iterator: Any = None, config: Any = None,
-           *, wait: bool = False) -> bool:
+  def save(
+      self,
+      step: int,
+      state: Any,
+      data_iterator: Any = None,
+      config: Any = None,
+      *,
+      wait: bool = False,
+  ) -> bool:
     """Starts saving checkpoint `step`; returns False when a checkpoint of that step exists.
 
     Args:
@@ -119,8 +127,9 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
-  def restore(self, abstract_state: Any, data_iterator: Any = None,
-              step: int | None = None) -> Restored | None:
+  def restore(
+      self, abstract_state: Any, data_iterator: Any = None, step: int | None = None
+  ) -> Restored | None:
     """Restores the newest readable checkpoint (or exactly `step`); None when there is none.
 
     Args:
@@ -139,8 +148,12 @@ class Checkpointer:
         if step is not None:
           raise
         message = f'{type(e).__name__}: {e}'.splitlines()[0][:300]
-        logging.warning('checkpoint %d in %s cannot be restored (%s); trying an older one',
-                        s, self.directory, message)
+        logging.warning(
+            'checkpoint %d in %s cannot be restored (%s); trying an older one',
+            s,
+            self.directory,
+            message,
+        )
         skipped.append((s, message))
     if skipped:
       logging.warning('no checkpoint in %s could be restored', self.directory)
@@ -161,8 +174,12 @@ class Checkpointer:
         saved_layout = sorted(p.name for p in (step_dir / DATA).iterdir())
         logging.warning(
             'checkpoint %d has data iterator states %s but none for process %d of %d: the data '
-            'iterator starts from the beginning of its stream', step, saved_layout,
-            jax.process_index(), jax.process_count())
+            'iterator starts from the beginning of its stream',
+            step,
+            saved_layout,
+            jax.process_index(),
+            jax.process_count(),
+        )
     out = self._manager.restore(step, args=ocp.args.Composite(**items))
     return Restored(
         step=step,
@@ -182,11 +199,13 @@ def _config_dict(config: Any) -> dict:
 def abstract_like(state: Any, shardings: Any) -> Any:
   """`jax.ShapeDtypeStruct` leaves with the given shardings (a pytree of the same structure)."""
   return jax.tree.map(
-      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings
+  )
 
 
-def restore_params(directory: str | os.PathLike, abstract_params: Any,
-                   step: int | None = None) -> tuple[Any, int]:
+def restore_params(
+    directory: str | os.PathLike, abstract_params: Any, step: int | None = None
+) -> tuple[Any, int]:
   """Reads only the parameters of a checkpoint (latest by default) into `abstract_params`.
 
   For inference and for initialising from another run: the optimizer state, RNG key and data
@@ -215,14 +234,15 @@ def restore_params(directory: str | os.PathLike, abstract_params: Any,
     return out
 
   def restore_arg(x):
-    sharding = getattr(x, 'sharding', None) or jax.sharding.SingleDeviceSharding(
-        jax.devices()[0])
+    sharding = getattr(x, 'sharding', None) or jax.sharding.SingleDeviceSharding(jax.devices()[0])
     return ocp.ArrayRestoreArgs(sharding=sharding, global_shape=x.shape, dtype=x.dtype)
 
   # partial_restore: the tree holds only `params`, so nothing else of the state item is read.
-  args = ocp.args.PyTreeRestore(item={'params': nested(lambda x: x)},
-                                restore_args={'params': nested(restore_arg)},
-                                partial_restore=True)
+  args = ocp.args.PyTreeRestore(
+      item={'params': nested(lambda x: x)},
+      restore_args={'params': nested(restore_arg)},
+      partial_restore=True,
+  )
   with ocp.PyTreeCheckpointer() as ckptr:
     restored = ckptr.restore(directory / str(step) / STATE, args=args)['params']
   values = []
@@ -234,8 +254,9 @@ def restore_params(directory: str | os.PathLike, abstract_params: Any,
   return nnx.from_flat_state(values), int(step)
 
 
-def load_state_arrays(directory: str | os.PathLike,
-                      step: int | None = None) -> dict[str, np.ndarray]:
+def load_state_arrays(
+    directory: str | os.PathLike, step: int | None = None
+) -> dict[str, np.ndarray]:
   """Reads a checkpoint's train state as host numpy arrays keyed by their tree path.
 
   Independent of any mesh or model code: for tests, inspection and conversion scripts.

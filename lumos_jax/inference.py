@@ -54,8 +54,15 @@ def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
     params, step = checkpoint.restore_params(workdir / 'checkpoints', abstract, step)
   except FileNotFoundError as e:
     raise UserError(f'{workdir}: {e}; train it first (or give another --workdir)') from e
-  return Run(workdir, config, nnx.merge(graphdef, params), vocab,
-             run_dir.text_tokenizer(workdir, vocab), run_dir.visual_tokenizer(workdir), step)
+  return Run(
+      workdir,
+      config,
+      nnx.merge(graphdef, params),
+      vocab,
+      run_dir.text_tokenizer(workdir, vocab),
+      run_dir.visual_tokenizer(workdir),
+      step,
+  )
 
 
 def _first_frame(path: str, size: tuple[int, int]) -> np.ndarray:
@@ -66,8 +73,9 @@ def _first_frame(path: str, size: tuple[int, int]) -> np.ndarray:
     raise UserError(f'--image={path}: cannot read it as an image ({e})') from e
   h, w = size
   scale = max(w / image.width, h / image.height)
-  image = image.resize((max(w, round(image.width * scale)), max(h, round(image.height * scale))),
-                       Image.BICUBIC)
+  image = image.resize(
+      (max(w, round(image.width * scale)), max(h, round(image.height * scale))), Image.BICUBIC
+  )
   left, top = (image.width - w) // 2, (image.height - h) // 2
   return np.asarray(image.crop((left, top, left + w, top + h)))
 
@@ -101,20 +109,29 @@ def sample_to_files(
   patch = run.visual_tokenizer.spatial_compression
   height, width = resolution
   if min(height, width) < patch or height % patch or width % patch:
-    raise UserError(f'resolution {width}x{height} (WxH): both sides must be positive multiples of '
-                    f'the visual tokenizer\'s {patch} px')
+    raise UserError(
+        f'resolution {width}x{height} (WxH): both sides must be positive multiples of '
+        f"the visual tokenizer's {patch} px"
+    )
   if frames < (2 if image else 1):
-    raise UserError(f'frames={frames}: expected at least {2 if image else 1} latent frame(s)'
-                    + (' (the given image is the first)' if image else ''))
+    raise UserError(
+        f'frames={frames}: expected at least {2 if image else 1} latent frame(s)'
+        + (' (the given image is the first)' if image else '')
+    )
   if fps < 1:
     raise UserError(f'fps={fps}: expected a positive frame rate')
   given = None
   if image is not None:
     given = [run.visual_tokenizer.encode(_first_frame(image, (height, width))[None])]
   request = sampling.Request(
-      [run.text_tokenizer.encode(prompt)], num_frames=frames, height=height // patch,
-      width=width // patch, duration=max(1, math.ceil(frames / fps)), fps=fps,
-      given_frames=given)
+      [run.text_tokenizer.encode(prompt)],
+      num_frames=frames,
+      height=height // patch,
+      width=width // patch,
+      duration=max(1, math.ceil(frames / fps)),
+      fps=fps,
+      given_frames=given,
+  )
   sampler = sampling.Sampler(run.model, run.vocab, run.config.sample.sampling(**sampling_overrides))
   samples = sampler.generate(request, seed=seed, progress=progress)
   video = run.visual_tokenizer.decode(samples.frames[0])
@@ -133,31 +150,62 @@ def _heldout(run: Run, num: int | None):
   duration) for evaluation at the first training (fps, duration) choice."""
   records = run_dir.heldout(run.workdir)
   if not records:
-    raise UserError(f'{run.workdir} holds no held-out prompts ({run_dir.HELDOUT}): `eval` scores '
-                    'runs trained on a data set with a held-out split')
+    raise UserError(
+        f'{run.workdir} holds no held-out prompts ({run_dir.HELDOUT}): `eval` scores '
+        'runs trained on a data set with a held-out split'
+    )
   fps, duration = run.config.data.fps_duration[0]
   return records[: num or run.config.sample.eval_prompts], fps, duration
 
 
-def evaluate_run(run: Run, out: str | pathlib.Path, *, num_prompts: int | None = None,
-                 seed: int | None = None, progress=None, **sampling_overrides) -> dict[str, float]:
+def evaluate_run(
+    run: Run,
+    out: str | pathlib.Path,
+    *,
+    num_prompts: int | None = None,
+    seed: int | None = None,
+    progress=None,
+    **sampling_overrides,
+) -> dict[str, float]:
   """Prompt adherence on the held-out synthetic prompts; writes clips and samples.jsonl to out."""
   section = run.config.sample
   records, fps, duration = _heldout(run, num_prompts)
   prompts = [adherence.Prompt(r.caption, prepare.attributes_of(r)) for r in records]
-  clip = adherence.Clip(frames=fps * duration, size=run.config.data.height_width[0], fps=fps,
-                        duration=duration)
+  clip = adherence.Clip(
+      frames=fps * duration, size=run.config.data.height_width[0], fps=fps, duration=duration
+  )
   return adherence.evaluate(
-      run.model, run.vocab, run.text_tokenizer, run.visual_tokenizer, prompts, clip,
-      section.sampling(**sampling_overrides), out_dir=out, batch_size=section.batch_size,
-      seed=section.seed if seed is None else seed, write_mp4=True, progress=progress)
+      run.model,
+      run.vocab,
+      run.text_tokenizer,
+      run.visual_tokenizer,
+      prompts,
+      clip,
+      section.sampling(**sampling_overrides),
+      out_dir=out,
+      batch_size=section.batch_size,
+      seed=section.seed if seed is None else seed,
+      write_mp4=True,
+      progress=progress,
+  )
 
 
 def probe_run(run: Run, num_clips: int | None = None) -> history_probe.ProbeResult:
   """The history probe (evaluation.history_probe) on held-out clips at the first training
   (fps, duration) choice; as many clips as `evaluate_run` scores unless num_clips is given."""
   records, fps, duration = _heldout(run, num_clips)
-  items = [(run.text_tokenizer.encode(r.caption),
-            r.codes[pipeline.select_frames(r.num_frames, r.fps, fps, duration)]) for r in records]
-  return history_probe.history_probe(run.model, run.vocab, items, duration=duration, fps=fps,
-                                     batch_size=run.config.sample.batch_size)
+  items = [
+      (
+          run.text_tokenizer.encode(r.caption),
+          r.codes[pipeline.select_frames(r.num_frames, r.fps, fps, duration)],
+      )
+      for r in records
+  ]
+  return history_probe.history_probe(
+      run.model,
+      run.vocab,
+      items,
+      duration=duration,
+      fps=fps,
+      batch_size=run.config.sample.batch_size,
+  )

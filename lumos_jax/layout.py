@@ -115,9 +115,9 @@ def frame_block(codes: Array, vocab: Vocab) -> np.ndarray:
   rows = np.concatenate(
       [vocab.code_to_id(codes.astype(np.int64)), np.full((h, 1), vocab.newline)], axis=1
   )
-  return np.concatenate(
-      [frame_header(h, w, vocab), rows.reshape(-1), [vocab.image_end]]
-  ).astype(np.int32)
+  return np.concatenate([frame_header(h, w, vocab), rows.reshape(-1), [vocab.image_end]]).astype(
+      np.int32
+  )
 
 
 def masked_frame_block(height: int, width: int, vocab: Vocab) -> np.ndarray:
@@ -440,7 +440,9 @@ def attention_spans(tokens: Array, vocab: Vocab, frame_bidirectional: bool = Tru
   in_frame, frame_id = frame_membership(tokens, vocab)
   pad_false = xp.zeros(tokens.shape[:-1] + (1,), dtype=bool)
   next_in = xp.concatenate([in_frame[..., 1:], pad_false], axis=-1)
-  next_id = xp.concatenate([frame_id[..., 1:], xp.full_like(pad_false, -1, dtype=frame_id.dtype)], -1)
+  next_id = xp.concatenate(
+      [frame_id[..., 1:], xp.full_like(pad_false, -1, dtype=frame_id.dtype)], -1
+  )
   run_end = in_frame & (~next_in | (next_id != frame_id))
   end = _rev_cummin(xp.where(run_end, idx, length), xp)
   return xp.where(in_frame, xp.minimum(end, length - 1), idx).astype(xp.int32)

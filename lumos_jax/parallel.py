@@ -208,10 +208,15 @@ def initialize_distributed(
     return False
   explicit = (coordinator_address, num_processes, process_id)
   if any(v is not None for v in explicit) and any(v is None for v in explicit):
-    raise ValueError('give all of coordinator_address, num_processes and process_id, or none '
-                     f'(got {coordinator_address!r}, {num_processes!r}, {process_id!r})')
-  if coordinator_address is None and mode == 'auto' and not (
-      _slurm_multi_task() or _tpu_multi_worker()):
+    raise ValueError(
+        'give all of coordinator_address, num_processes and process_id, or none '
+        f'(got {coordinator_address!r}, {num_processes!r}, {process_id!r})'
+    )
+  if (
+      coordinator_address is None
+      and mode == 'auto'
+      and not (_slurm_multi_task() or _tpu_multi_worker())
+  ):
     return False
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   kwargs = {}

@@ -55,15 +55,25 @@ def _heldout_records(config: config_lib.Config, version_dir: pathlib.Path) -> li
   if split is None:
     return []
   lo, hi = split['videos']
-  source = records.RecordSource(records.builder_dir(version_dir / 'records'), 'heldout',
-                                records.Checks.for_vocab(config.vocab, config.data.max_text_tokens))
+  source = records.RecordSource(
+      records.builder_dir(version_dir / 'records'),
+      'heldout',
+      records.Checks.for_vocab(config.vocab, config.data.max_text_tokens),
+  )
   return [source[i] for i in range(lo, min(hi, lo + config.sample.eval_prompts))]
 
 
 def _heldout_bytes(items: list[records.Record]) -> bytes:
-  arrays: dict[str, Any] = {'meta': np.asarray(json.dumps(
-      [{'id': r.id, 'caption': r.caption, 'fps': r.fps, 'attributes': r.attributes}
-       for r in items]))}
+  arrays: dict[str, Any] = {
+      'meta': np.asarray(
+          json.dumps(
+              [
+                  {'id': r.id, 'caption': r.caption, 'fps': r.fps, 'attributes': r.attributes}
+                  for r in items
+              ]
+          )
+      )
+  }
   for i, r in enumerate(items):
     arrays[f'text_ids_{i}'] = r.text_ids
     arrays[f'codes_{i}'] = r.codes
@@ -72,8 +82,9 @@ def _heldout_bytes(items: list[records.Record]) -> bytes:
   return buffer.getvalue()
 
 
-def write(workdir: str | os.PathLike, config: config_lib.Config,
-          version_dir: str | os.PathLike | None) -> None:
+def write(
+    workdir: str | os.PathLike, config: config_lib.Config, version_dir: str | os.PathLike | None
+) -> None:
   """Copies the run's assets into `workdir` (see the module docstring).
 
   Args:
@@ -84,8 +95,9 @@ def write(workdir: str | os.PathLike, config: config_lib.Config,
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   _atomic_bytes(workdir / CONFIG, (json.dumps(config.raw, indent=2) + '\n').encode())
-  _atomic_bytes(workdir / VOCAB,
-                (json.dumps(dataclasses.asdict(config.vocab), indent=1) + '\n').encode())
+  _atomic_bytes(
+      workdir / VOCAB, (json.dumps(dataclasses.asdict(config.vocab), indent=1) + '\n').encode()
+  )
   if config.data.text_tokenizer:
     _atomic_bytes(workdir / TEXT_TOKENIZER, pathlib.Path(config.data.text_tokenizer).read_bytes())
   if version_dir is None:
@@ -104,8 +116,10 @@ def write(workdir: str | os.PathLike, config: config_lib.Config,
 def _require(workdir: pathlib.Path, name: str) -> pathlib.Path:
   path = workdir / name
   if not path.is_file():
-    raise UserError(f'{path} not found: is {workdir} a training run directory (made by `train` '
-                    'or `convert`)?')
+    raise UserError(
+        f'{path} not found: is {workdir} a training run directory (made by `train` '
+        'or `convert`)?'
+    )
   return path
 
 
@@ -139,6 +153,15 @@ def heldout(workdir: str | os.PathLike) -> list[records.Record]:
     return []
   with np.load(path) as f:
     meta = json.loads(str(f['meta']))
-    return [records.Record(index=i, id=m['id'], caption=m['caption'],
-                           text_ids=f[f'text_ids_{i}'], codes=f[f'codes_{i}'], fps=int(m['fps']),
-                           attributes=m['attributes']) for i, m in enumerate(meta)]
+    return [
+        records.Record(
+            index=i,
+            id=m['id'],
+            caption=m['caption'],
+            text_ids=f[f'text_ids_{i}'],
+            codes=f[f'codes_{i}'],
+            fps=int(m['fps']),
+            attributes=m['attributes'],
+        )
+        for i, m in enumerate(meta)
+    ]

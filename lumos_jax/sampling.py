@@ -176,15 +176,26 @@ class Sampler:
     given = [None] * len(r.prompts) if r.given_frames is None else list(r.given_frames)
     num_given = 0 if r.given_frames is None else len(given[0])
     if len(given) != len(r.prompts) or any(
-        np.shape(g) != (num_given, r.height, r.width) for g in given if g is not None):
-      raise ValueError(f'given_frames must hold one [k, {r.height}, {r.width}] array of codes per '
-                       f'prompt with the same k, got shapes {[np.shape(g) for g in given]}')
+        np.shape(g) != (num_given, r.height, r.width) for g in given if g is not None
+    ):
+      raise ValueError(
+          f'given_frames must hold one [k, {r.height}, {r.width}] array of codes per '
+          f'prompt with the same k, got shapes {[np.shape(g) for g in given]}'
+      )
     rows = []
     for unconditional in (False, True) if self.config.cfg_scale is not None else (False,):
       for text, frames in zip(r.prompts, given):
         frames = [] if frames is None else list(frames)
-        rows.append(layout.generation_prompt(text, v, duration=r.duration, fps=r.fps,
-                                             given_frames=frames, unconditional=unconditional))
+        rows.append(
+            layout.generation_prompt(
+                text,
+                v,
+                duration=r.duration,
+                fps=r.fps,
+                given_frames=frames,
+                unconditional=unconditional,
+            )
+        )
     lengths = np.array([len(p) for p in rows])
     # history-mask given frames: their cached K/V come from the masked view (spec 7.6 b)
     frame_len = layout.frame_length(r.height, r.width)
@@ -192,40 +203,48 @@ class Sampler:
     for p in rows:
       if num_given:
         frames = p[len(p) - num_given * frame_len :].reshape(num_given, frame_len)
-        masked = ardf.history_mask(jnp.asarray(frames),
-                                   layout.frame_content_length(r.height, r.width),
-                                   self.config.history_mask_ratio, v.mask)
+        masked = ardf.history_mask(
+            jnp.asarray(frames),
+            layout.frame_content_length(r.height, r.width),
+            self.config.history_mask_ratio,
+            v.mask,
+        )
         p = np.concatenate([p[: len(p) - num_given * frame_len], np.asarray(masked).reshape(-1)])
       views.append(p)
     width = -(-lengths.max() // _PROMPT_BUCKET) * _PROMPT_BUCKET
     tail = np.concatenate(
-        [np.tile(layout.masked_frame_block(r.height, r.width, v), r.num_frames - num_given),
-         [v.video_end]])
+        [
+            np.tile(layout.masked_frame_block(r.height, r.width, v), r.num_frames - num_given),
+            [v.video_end],
+        ]
+    )
     full = layout.pad_batch([np.concatenate([p, tail]) for p in views], v, width + len(tail))
     return full, lengths, width, num_given
 
   # -- generation ---------------------------------------------------------------------------
 
-  def generate(
-      self, request: Request, seed: int = 0, progress: Callable | None = None
-  ) -> Samples:
+  def generate(self, request: Request, seed: int = 0, progress: Callable | None = None) -> Samples:
     """Generates `request.num_frames` frames per prompt (given frames included)."""
     v, c = self.vocab, self.config
     b = len(request.prompts)
     full, lengths, width, num_given = self._sequences(request)
     if num_given >= request.num_frames:
-      raise ValueError(f'num_frames={request.num_frames} leaves nothing to generate after '
-                       f'{num_given} given frames')
+      raise ValueError(
+          f'num_frames={request.num_frames} leaves nothing to generate after '
+          f'{num_given} given frames'
+      )
     inputs = prepare_inputs(full, v, self.model_config)
     cache = None
     if c.use_cache:
       cache = init_cache(self.model_config, batch=len(full), size=full.shape[1])
-      cache = _prefill(self.graphdef, self.state, cache, inputs[:, :width],
-                       jnp.asarray(lengths, jnp.int32))
+      cache = _prefill(
+          self.graphdef, self.state, cache, inputs[:, :width], jnp.asarray(lengths, jnp.int32)
+      )
     key = jax.random.PRNGKey(seed)
     tau = jnp.asarray(c.temperature, jnp.float32)
-    frame_fn = functools.partial(_generate_frame, self.graphdef, c, v, request.height,
-                                 request.width)
+    frame_fn = functools.partial(
+        _generate_frame, self.graphdef, c, v, request.height, request.width
+    )
     # The model's view of the rows: history-masked frames; the output keeps the sampled ones.
     view = inputs.tokens
     generated = []
@@ -237,10 +256,17 @@ class Sampler:
     out_frames = np.stack(generated, axis=1) - v.visual_offset
     if num_given:
       out_frames = np.concatenate([np.asarray(request.given_frames), out_frames], axis=1)
-    seqs = [np.concatenate([layout.generation_prompt(text, v, duration=request.duration,
-                                                     fps=request.fps, given_frames=list(frames)),
-                            [v.video_end]])
-            for text, frames in zip(request.prompts, out_frames)]
+    seqs = [
+        np.concatenate(
+            [
+                layout.generation_prompt(
+                    text, v, duration=request.duration, fps=request.fps, given_frames=list(frames)
+                ),
+                [v.video_end],
+            ]
+        )
+        for text, frames in zip(request.prompts, out_frames)
+    ]
     return Samples(tokens=layout.pad_batch(seqs, v), frames=out_frames.astype(np.int32))
 
 
@@ -261,8 +287,20 @@ def _prefill(graphdef, state, cache, prompts: Inputs, lengths):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int, width: int,
-                    state, view, cache, inputs: Inputs, frame, key, tau):
+def _generate_frame(
+    graphdef,
+    config: SamplingConfig,
+    vocab: Vocab,
+    height: int,
+    width: int,
+    state,
+    view,
+    cache,
+    inputs: Inputs,
+    frame,
+    key,
+    tau,
+):
   """Fills frame `frame` of every row with `config.steps` MaskGIT steps, then commits it.
 
   Returns (codes [B, N] visual ids, updated view, cache, tau).
@@ -284,7 +322,8 @@ def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int,
 
   def write(rows_, tokens):
     return jax.vmap(lambda r, s, t: jax.lax.dynamic_update_slice_in_dim(r, t, s, 0))(
-        rows_, starts, tokens)
+        rows_, starts, tokens
+    )
 
   def frame_hidden(tokens):
     """Hidden states of the frame chunk: from the cache, or recomputed over the whole view."""
@@ -304,8 +343,9 @@ def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int,
     logits = _top_k_top_p(logits, config.top_k, config.top_p)
     tau = tau * (1.0 - (s + 1) / config.steps)
     step_key = jax.random.fold_in(jax.random.fold_in(key, frame), s)
-    codes = maskgit_update(step_key, logits, codes, s, config.steps, tau, vocab.mask,
-                           vocab.visual_offset)
+    codes = maskgit_update(
+        step_key, logits, codes, s, config.steps, tau, vocab.mask, vocab.visual_offset
+    )
     return codes, tau
 
   if config.temperature_mode == 'per_frame':
@@ -314,8 +354,9 @@ def _generate_frame(graphdef, config: SamplingConfig, vocab: Vocab, height: int,
   codes, tau = jax.lax.fori_loop(0, config.steps, step_fn, (codes, tau))
   # Commit: the finished frame, history-masked, enters the cache and the model's view.
   content_len = layout.frame_content_length(height, width)
-  committed = ardf.history_mask(with_codes(block, codes), content_len, config.history_mask_ratio,
-                                vocab.mask)
+  committed = ardf.history_mask(
+      with_codes(block, codes), content_len, config.history_mask_ratio, vocab.mask
+  )
   if cache is not None:
     _, cache = model(chunk.replace(tokens=committed), cache=cache)
     cache = cache.advance(frame_len)

@@ -45,8 +45,11 @@ def subprocess_env(devices: int | None = None) -> dict[str, str]:
   """Environment for a CPU subprocess with `devices` simulated devices (None: leave XLA_FLAGS)."""
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONUNBUFFERED='1', **CACHE_ENV)
   if devices is not None:
-    flags = [f for f in env.get('XLA_FLAGS', '').split()
-             if not f.startswith('--xla_force_host_platform_device_count')]
+    flags = [
+        f
+        for f in env.get('XLA_FLAGS', '').split()
+        if not f.startswith('--xla_force_host_platform_device_count')
+    ]
     flags.append(f'--xla_force_host_platform_device_count={devices}')
   else:
     flags = env.get('XLA_FLAGS', '').split()
@@ -56,9 +59,10 @@ def subprocess_env(devices: int | None = None) -> dict[str, str]:
 
 
 def load_config(name: str = 'tiny', **overrides):
-  """configs/<name>.py's ConfigDict (name may carry ':arg'); overrides as {'section.leaf': value}."""
-  config = config_lib.load(str(REPO / 'configs' / f'{name.partition(":")[0]}.py')
-                           + name[len(name.partition(':')[0]):])
+  """configs/<name>.py's ConfigDict (name may end in ':arg'); overrides: {'section.leaf': value}."""
+  config = config_lib.load(
+      str(REPO / 'configs' / f'{name.partition(":")[0]}.py') + name[len(name.partition(':')[0]) :]
+  )
   for key, value in overrides.items():
     *sections, leaf = key.split('.')
     node = config
@@ -93,12 +97,21 @@ class FakeData:
       frames = [rng.integers(0, vocab.codebook_size, (2, 3)) for _ in range(3)]
       text = rng.integers(vocab.byte_offset, vocab.byte_offset + 256, (1 + r % 4,))
       item = layout.build_item(text, frames, vocab, duration=3, fps=1)
-      tokens[r, :len(item.tokens)] = item.tokens
-      labels[r, :len(item.labels)] = item.labels
+      tokens[r, : len(item.tokens)] = item.tokens
+      labels[r, : len(item.labels)] = item.labels
     return tokens, labels
 
-  def make_iterator(self, data, vocab, *, split='train', seed=0, process_index=None,
-                    process_count=None, num_epochs=None):
+  def make_iterator(
+      self,
+      data,
+      vocab,
+      *,
+      split='train',
+      seed=0,
+      process_index=None,
+      process_count=None,
+      num_epochs=None,
+  ):
     del num_epochs
     size = data.batch_size
     p, n = process_index or 0, process_count or 1
@@ -115,6 +128,7 @@ if __name__ == '__main__':
   # `python -m lumos_jax.testing train ...`: the real CLI fed by FakeData.
   import runpy  # pylint: disable=g-import-not-at-top
   from lumos_jax.train import loop  # pylint: disable=g-import-not-at-top
+
   loop._DefaultData = FakeData  # pylint: disable=protected-access
   sys.argv[0] = 'lumos_jax'
   runpy.run_module('lumos_jax', run_name='__main__', alter_sys=True)

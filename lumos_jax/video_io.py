@@ -25,8 +25,14 @@ def upscale(video: np.ndarray, factor: int) -> np.ndarray:
 def write_gif(path: str | os.PathLike, video: np.ndarray, fps: float) -> None:
   """Looping animated GIF."""
   frames = [Image.fromarray(f) for f in _check_video(video)]
-  frames[0].save(path, save_all=True, append_images=frames[1:], loop=0,
-                 duration=max(20, round(1000 / fps)), disposal=2)
+  frames[0].save(
+      path,
+      save_all=True,
+      append_images=frames[1:],
+      loop=0,
+      duration=max(20, round(1000 / fps)),
+      disposal=2,
+  )
 
 
 def write_mp4(path: str | os.PathLike, video: np.ndarray, fps: float) -> None:
@@ -38,8 +44,14 @@ def write_mp4(path: str | os.PathLike, video: np.ndarray, fps: float) -> None:
   if pad_h or pad_w:
     video = np.pad(video, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode='edge')
   writer = imageio_ffmpeg.write_frames(
-      str(path), (video.shape[2], video.shape[1]), fps=fps, codec='libx264', pix_fmt_out='yuv420p',
-      output_params=['-crf', '17'], macro_block_size=1)
+      str(path),
+      (video.shape[2], video.shape[1]),
+      fps=fps,
+      codec='libx264',
+      pix_fmt_out='yuv420p',
+      output_params=['-crf', '17'],
+      macro_block_size=1,
+  )
   writer.send(None)
   for frame in video:
     writer.send(np.ascontiguousarray(frame))

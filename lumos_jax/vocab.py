@@ -133,7 +133,9 @@ class Vocab:
     if self.max_grid < 1:
       fail('max_grid', f'must be at least 1, got {self.max_grid}')
     if not 0 <= self.text_start <= self.text_end <= self.size:
-      fail('text_end', f'text range [{self.text_start}, {self.text_end}) not inside [0, {self.size})')
+      fail(
+          'text_end', f'text range [{self.text_start}, {self.text_end}) not inside [0, {self.size})'
+      )
     if not (0 <= self.visual_offset and self.visual_end <= self.size):
       fail(
           'codebook_size',
@@ -236,4 +238,3 @@ def demo(
 
 
 PRESETS = {'lumos1': lumos1, 'demo': demo}
-

@@ -1,5 +1,5 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""AR-DF schedules, training-mask statistics and rules, and the history pattern (spec 6.3-6.6, 7.6)."""
+"""AR-DF schedules, training-mask statistics and rules, the history pattern (spec 6.3-6.6, 7.6)."""
 
 import math
 
@@ -20,8 +20,15 @@ RNG = np.random.default_rng(0)
 
 def _item(frames=3, given=0, unconditional=False):
   codes = [RNG.integers(0, V.codebook_size, (H, W)) for _ in range(frames)]
-  return layout.build_item([100, 200, 300], codes, V, duration=1, fps=12,
-                           num_given_frames=given, unconditional=unconditional)
+  return layout.build_item(
+      [100, 200, 300],
+      codes,
+      V,
+      duration=1,
+      fps=12,
+      num_given_frames=given,
+      unconditional=unconditional,
+  )
 
 
 def _content_starts(tokens):
@@ -36,8 +43,9 @@ def _draw(labels, n, **kw):
 
 def test_schedules_by_hand():
   t = jnp.array([0.0, 0.5, 1.0])
-  np.testing.assert_allclose(ardf.schedule('cosine', t), [1.0, math.cos(math.pi / 4), 0.0],
-                             atol=1e-7)
+  np.testing.assert_allclose(
+      ardf.schedule('cosine', t), [1.0, math.cos(math.pi / 4), 0.0], atol=1e-7
+  )
   np.testing.assert_allclose(ardf.schedule('linear', t), [1.0, 0.5, 1e-6], atol=1e-7)
   np.testing.assert_allclose(ardf.schedule('pow2', t), [1.0, 0.75, 1e-6], atol=1e-7)
   sig = lambda x: 1 / (1 + math.exp(-x))
@@ -86,8 +94,9 @@ def test_text_header_and_given_frames_are_never_masked():
   for s in starts[1:]:
     allowed[s : s + ELL] = True
   assert not masks[:, ~allowed].any()
-  inputs, labels = ardf.apply_mask(jnp.asarray(item.tokens[None]), jnp.asarray(item.labels[None]),
-                                   jnp.asarray(masks[:1]), V)
+  inputs, labels = ardf.apply_mask(
+      jnp.asarray(item.tokens[None]), jnp.asarray(item.labels[None]), jnp.asarray(masks[:1]), V
+  )
   inputs, labels = np.asarray(inputs)[0], np.asarray(labels)[0]
   np.testing.assert_array_equal(inputs[~masks[0]], item.tokens[~masks[0]])
   assert (inputs[masks[0]] == V.mask).all()
@@ -123,7 +132,9 @@ def test_diffusion_forcing_draws_each_frame_independently():
   counts = f.sum(-1)
   assert counts.min() == round(0.7 * ELL) and counts.max() <= ELL
   assert np.mean(counts[:, 0] != counts[:, 1]) > 0.3  # independent ratios
-  same_pattern = (f[:, 0] == f[:, 1]).all(-1) & (counts[:, 0] == counts[:, 1]) & (counts[:, 0] < ELL)
+  same_pattern = (
+      (f[:, 0] == f[:, 1]).all(-1) & (counts[:, 0] == counts[:, 1]) & (counts[:, 0] < ELL)
+  )
   assert same_pattern.mean() < 0.05  # independent patterns
 
 

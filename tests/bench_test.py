@@ -10,7 +10,6 @@ import pytest
 from flax import nnx
 
 from lumos_jax import bench, layout
-from lumos_jax import vocab as vocab_lib
 from lumos_jax.model import config as model_config_lib
 from lumos_jax.model import create_model
 from lumos_jax.train import step as step_lib
@@ -22,10 +21,13 @@ REQUIRED = {'name': str, 'metric': str, 'value': float, 'unit': str, 'machine': 
 def quick_run(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('bench')
   doc = tmp / 'benchmarks.md'
-  doc.write_text('# Benchmarks\n\nProse kept.\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n'
-                 'Trailer kept.\n')
-  records = bench.run(quick=True, out=tmp / 'latest.json', doc=doc, command='make bench',
-                      data_root=tmp / 'data')
+  doc.write_text(
+      '# Benchmarks\n\nProse kept.\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n'
+      'Trailer kept.\n'
+  )
+  records = bench.run(
+      quick=True, out=tmp / 'latest.json', doc=doc, command='make bench', data_root=tmp / 'data'
+  )
   return records, tmp
 
 
@@ -36,8 +38,13 @@ def test_records_follow_the_schema(quick_run):
     for key, kind in REQUIRED.items():
       assert isinstance(r[key], kind), (key, r)
   names = {r['name'] for r in records}
-  assert {'attention/dense', 'attention/blockwise', 'train/tiny', 'sampling/tiny',
-          'data/tiny'} <= names
+  assert {
+      'attention/dense',
+      'attention/blockwise',
+      'train/tiny',
+      'sampling/tiny',
+      'data/tiny',
+  } <= names
   metrics = {(r['name'], r['metric']) for r in records}
   assert ('attention/blockwise', 'peak_memory_bytes') in metrics
   assert ('train/tiny', 'tokens_per_s') in metrics
@@ -63,8 +70,15 @@ def test_unknown_section_is_an_error():
 
 
 def test_model_flops_per_token_by_hand():
-  mc = model_config_lib.ModelConfig(vocab_size=1000, embed_dim=64, num_layers=2, num_heads=4,
-                                    num_kv_heads=2, head_dim=32, mlp_dim=128)
+  mc = model_config_lib.ModelConfig(
+      vocab_size=1000,
+      embed_dim=64,
+      num_layers=2,
+      num_heads=4,
+      num_kv_heads=2,
+      head_dim=32,
+      mlp_dim=128,
+  )
   # Per layer: q 64x128 + o 128x64 + k, v 64x64 each + SwiGLU 3 x 64x128 = 49,152 weights;
   # 2 layers + LM head visual columns 64 x 100 = 104,704; attention 12 x 2 x 4 x 32 x 256.
   assert bench.model_flops_per_token(mc, 256, 100) == 6 * 104_704 + 12 * 2 * 4 * 32 * 256
@@ -101,6 +115,7 @@ def test_a_train_model_that_fails_is_reported_and_skipped(monkeypatch, capsys):
   def broken_step(settings, *args, **kwargs):
     def run(state, batch):
       raise RuntimeError('RESOURCE_EXHAUSTED: out of memory')
+
     return run
 
   monkeypatch.setattr(step_lib, 'compile_train_step', broken_step)

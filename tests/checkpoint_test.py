@@ -92,7 +92,7 @@ def test_unreadable_latest_falls_back_to_previous(tmp_path, damage, caplog):
   assert [s for s, _ in restored.skipped] == [2]
   _assert_equal(restored.state, _state(1))
   assert 'checkpoint 2 in' in caplog.text and 'cannot be restored' in caplog.text
-  with pytest.raises(Exception):  # an explicit step does not fall back
+  with pytest.raises(Exception):  # noqa: B017  an explicit step does not fall back: any error
     checkpoint.Checkpointer(tmp_path).restore(_abstract(_state()), step=2)
 
 

@@ -2,7 +2,6 @@
 """`python -m lumos_jax`: flags, usage errors, locked config overrides, SIGTERM -> exit 0."""
 
 import json
-import pathlib
 import signal
 import subprocess
 import sys
@@ -17,9 +16,14 @@ TINY = f'--config={driver_testing.REPO}/configs/tiny.py'
 
 
 def _cli(*args, timeout=120):
-  return subprocess.run([sys.executable, '-m', 'lumos_jax', *args], capture_output=True,
-                        text=True, timeout=timeout, env=driver_testing.subprocess_env(1),
-                        cwd=driver_testing.REPO)
+  return subprocess.run(
+      [sys.executable, '-m', 'lumos_jax', *args],
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+      env=driver_testing.subprocess_env(1),
+      cwd=driver_testing.REPO,
+  )
 
 
 def test_help_lists_the_flags():
@@ -31,7 +35,10 @@ def test_help_lists_the_flags():
 
 def test_usage_errors():
   proc = _cli('fly', TINY)
-  assert proc.returncode != 0 and 'usage: python -m lumos_jax {prepare|train|sample|eval}' in proc.stderr
+  assert (
+      proc.returncode != 0
+      and 'usage: python -m lumos_jax {prepare|train|sample|eval}' in proc.stderr
+  )
   proc = _cli('train', TINY)
   assert proc.returncode != 0 and 'train needs --workdir' in proc.stderr
   proc = _cli('train', TINY, '--workdir=/tmp/never', '--config.train.num_stepz=3')
@@ -41,13 +48,29 @@ def test_usage_errors():
 def test_sigterm_checkpoints_and_exits_zero(tmp_path):
   workdir = tmp_path / 'run'
   proc = subprocess.Popen(
-      [sys.executable, '-m', 'lumos_jax.testing', 'train', TINY,
-       f'--workdir={workdir}',
-       *driver_testing.cli_overrides(**{
-           'train.num_steps': 10000, 'train.eval_every': 0, 'checkpoint.every_steps': 10000,
-           'mesh.shape': '(1,1,1)', 'data.dir': str(tmp_path / 'data')})],
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      env=driver_testing.subprocess_env(1), cwd=tmp_path)
+      [
+          sys.executable,
+          '-m',
+          'lumos_jax.testing',
+          'train',
+          TINY,
+          f'--workdir={workdir}',
+          *driver_testing.cli_overrides(
+              **{
+                  'train.num_steps': 10000,
+                  'train.eval_every': 0,
+                  'checkpoint.every_steps': 10000,
+                  'mesh.shape': '(1,1,1)',
+                  'data.dir': str(tmp_path / 'data'),
+              }
+          ),
+      ],
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+      env=driver_testing.subprocess_env(1),
+      cwd=tmp_path,
+  )
   deadline = time.time() + 120
   while len(metrics_lib.read_metrics(workdir)) < 2:
     assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-4000:]

@@ -33,30 +33,40 @@ def test_presets_override_only_what_differs():
   assert tiny.model.embed_dim == 64 != base.model.embed_dim
 
 
-@pytest.mark.parametrize('override, message', [
-    ({'model': {'embed_dimm': 8}}, 'config.model.embed_dimm: unknown key; did you mean embed_dim?'),
-    ({'trian': {}}, 'config.trian: unknown key; did you mean train?'),
-    ({'data': {'tokenizer': {'patch': 4}}}, 'config.data.tokenizer.patch: unknown key'),
-    ({'model': {'num_layers': 2.5}}, 'config.model.num_layers: expected int, got 2.5'),
-    ({'train': {'progress_bar': 'yes'}}, "config.train.progress_bar: expected bool, got 'yes'"),
-    ({'mesh': {'shape': (1, 1)}}, r'config.mesh.shape: expected 3 values'),
-    ({'data': {'fps_duration': ((4, 'a'),)}}, r"config.data.fps_duration\[0\]\[1\]: expected int"),
-    ({'data': {'placement': 'diagonal'}}, "config.data.placement='diagonal': expected one of"),
-    ({'model': {'head_dim': 48}}, 'config.model.head_dim=48: must be a multiple of 32'),
-    ({'optim': {'decay': 'cos'}}, "config.optim.decay='cos'"),
-    ({'sample': {'steps': 0}}, 'config.sample.steps=0: must be >= 1'),
-    ({'vocab': {'preset': 'llama'}}, "config.vocab.preset='llama': expected one of"),
-    ({'vocab': {'preset': 'lumos1', 'codebook_size': 512}}, 'config.vocab: codebook_size=512'),
-    ({'model': 3}, 'config.model: expected a section'),
-])
+@pytest.mark.parametrize(
+    'override, message',
+    [
+        (
+            {'model': {'embed_dimm': 8}},
+            'config.model.embed_dimm: unknown key; did you mean embed_dim?',
+        ),
+        ({'trian': {}}, 'config.trian: unknown key; did you mean train?'),
+        ({'data': {'tokenizer': {'patch': 4}}}, 'config.data.tokenizer.patch: unknown key'),
+        ({'model': {'num_layers': 2.5}}, 'config.model.num_layers: expected int, got 2.5'),
+        ({'train': {'progress_bar': 'yes'}}, "config.train.progress_bar: expected bool, got 'yes'"),
+        ({'mesh': {'shape': (1, 1)}}, r'config.mesh.shape: expected 3 values'),
+        (
+            {'data': {'fps_duration': ((4, 'a'),)}},
+            r'config.data.fps_duration\[0\]\[1\]: expected int',
+        ),
+        ({'data': {'placement': 'diagonal'}}, "config.data.placement='diagonal': expected one of"),
+        ({'model': {'head_dim': 48}}, 'config.model.head_dim=48: must be a multiple of 32'),
+        ({'optim': {'decay': 'cos'}}, "config.optim.decay='cos'"),
+        ({'sample': {'steps': 0}}, 'config.sample.steps=0: must be >= 1'),
+        ({'vocab': {'preset': 'llama'}}, "config.vocab.preset='llama': expected one of"),
+        ({'vocab': {'preset': 'lumos1', 'codebook_size': 512}}, 'config.vocab: codebook_size=512'),
+        ({'model': 3}, 'config.model: expected a section'),
+    ],
+)
 def test_bad_configs_name_the_key(override, message):
   with pytest.raises(ConfigError, match=message):
     config_lib.parse(override)
 
 
 def test_types_are_coerced_where_lossless():
-  config = config_lib.parse({'optim': {'learning_rate': 1}, 'data': {'size': [16, 32]},
-                             'mesh': {'shape': [1, -1, 1]}})
+  config = config_lib.parse(
+      {'optim': {'learning_rate': 1}, 'data': {'size': [16, 32]}, 'mesh': {'shape': [1, -1, 1]}}
+  )
   assert config.optim.learning_rate == 1.0 and isinstance(config.optim.learning_rate, float)
   assert config.data.size == (16, 32) and config.data.height_width == (16, 32)
   assert config.mesh.shape == (1, -1, 1)
@@ -64,7 +74,9 @@ def test_types_are_coerced_where_lossless():
 
 def test_config_arguments():
   assert config_lib.parse_arg('runlocal=True,n=3', runlocal=False, n=1).to_dict() == {
-      'runlocal': True, 'n': 3}
+      'runlocal': True,
+      'n': 3,
+  }
   assert not config_lib.parse_arg('runlocal=false', runlocal=True).runlocal
   with pytest.raises(ConfigError, match="config argument 'steps': unknown"):
     config_lib.parse_arg('steps=3', runlocal=False)

@@ -26,8 +26,15 @@ from lumos_jax.train import loop
 def workdir(tmp_path_factory):
   root = tmp_path_factory.mktemp('inference')
   config = driver_testing.load_config(
-      'tiny', **{'data.dir': str(root / 'data'), 'train.num_steps': 2, 'train.eval_every': 0,
-                 'checkpoint.every_steps': 2, 'train.progress_bar': False})
+      'tiny',
+      **{
+          'data.dir': str(root / 'data'),
+          'train.num_steps': 2,
+          'train.eval_every': 0,
+          'checkpoint.every_steps': 2,
+          'train.progress_bar': False,
+      },
+  )
   loop.run(config, root / 'run')
   shutil.rmtree(root / 'data')  # a run directory is self-contained
   return root / 'run'
@@ -67,21 +74,38 @@ def test_load_run_restores_the_trained_params(workdir):
 
 def test_sample_and_image_to_video(workdir, tmp_path):
   run = inference.load_run(workdir)
-  paths = inference.sample_to_files(run, 'a red circle moving left', tmp_path / 'a', frames=3,
-                                    fps=4, resolution=(32, 32), steps=2)
+  paths = inference.sample_to_files(
+      run, 'a red circle moving left', tmp_path / 'a', frames=3, fps=4, resolution=(32, 32), steps=2
+  )
   assert [p.suffix for p in paths] == ['.mp4', '.gif', '.png'] and all(p.exists() for p in paths)
   # I2V: the first frame is the tokenised image, and stays so
   image = synthetic.generate(1, seed=3, frames=1, size=32)[0].video[0]
   Image.fromarray(image).save(tmp_path / 'first.png')
   codes = run.visual_tokenizer.encode(image[None])
   sampler = sampling.Sampler(run.model, run.vocab, run.config.sample.sampling(steps=2))
-  out = sampler.generate(sampling.Request([run.text_tokenizer.encode('a red square')], 3, 4, 4,
-                                          duration=1, fps=4, given_frames=[codes]))
+  out = sampler.generate(
+      sampling.Request(
+          [run.text_tokenizer.encode('a red square')],
+          3,
+          4,
+          4,
+          duration=1,
+          fps=4,
+          given_frames=[codes],
+      )
+  )
   np.testing.assert_array_equal(out.frames[0, :1], codes)
   assert len(layout.parse_video(out.tokens[0], run.vocab).frames) == 3
-  paths = inference.sample_to_files(run, 'a red square', tmp_path / 'b', frames=3, fps=4,
-                                    resolution=(32, 32), image=str(tmp_path / 'first.png'),
-                                    steps=2)
+  paths = inference.sample_to_files(
+      run,
+      'a red square',
+      tmp_path / 'b',
+      frames=3,
+      fps=4,
+      resolution=(32, 32),
+      image=str(tmp_path / 'first.png'),
+      steps=2,
+  )
   assert all(p.exists() for p in paths)
   with pytest.raises(UserError, match='positive multiples of the visual tokenizer'):
     inference.sample_to_files(run, 'x', tmp_path / 'c', frames=2, fps=4, resolution=(30, 32))
@@ -90,10 +114,22 @@ def test_sample_and_image_to_video(workdir, tmp_path):
 def test_eval_command_writes_samples_jsonl(workdir, tmp_path):
   out = tmp_path / 'eval'
   proc = subprocess.run(
-      [sys.executable, '-m', 'lumos_jax', 'eval', f'--workdir={workdir}', f'--out={out}',
-       '--num_prompts=3', '--steps=2'],
-      capture_output=True, text=True, timeout=300, env=driver_testing.subprocess_env(1),
-      cwd=driver_testing.REPO)
+      [
+          sys.executable,
+          '-m',
+          'lumos_jax',
+          'eval',
+          f'--workdir={workdir}',
+          f'--out={out}',
+          '--num_prompts=3',
+          '--steps=2',
+      ],
+      capture_output=True,
+      text=True,
+      timeout=300,
+      env=driver_testing.subprocess_env(1),
+      cwd=driver_testing.REPO,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert '| colour |' in proc.stdout
   assert '| frame | history hidden | history shown |' in proc.stdout
@@ -107,8 +143,14 @@ def test_eval_command_writes_samples_jsonl(workdir, tmp_path):
 
 
 def _cli(*args):
-  return subprocess.run([sys.executable, '-m', 'lumos_jax', *args], capture_output=True, text=True,
-                        timeout=300, env=driver_testing.subprocess_env(1), cwd=driver_testing.REPO)
+  return subprocess.run(
+      [sys.executable, '-m', 'lumos_jax', *args],
+      capture_output=True,
+      text=True,
+      timeout=300,
+      env=driver_testing.subprocess_env(1),
+      cwd=driver_testing.REPO,
+  )
 
 
 def test_bad_sample_requests_are_one_line_errors(workdir, tmp_path):

@@ -71,8 +71,14 @@ def test_positions_match_spec_worked_example():
   for i in flag0:
     assert p.t[i] == p.h[i] == p.w[i] == i
   expected = {  # idx: (t, h, w) from spec 3.5
-      10: (10, 10, 10), 13: (10, 10, 34), 14: (10, 10, 42), 15: (10, 18, 10), 29: (10, 34, 42),
-      34: (14, 10, 10), 38: (14, 10, 42), 53: (14, 34, 42),
+      10: (10, 10, 10),
+      13: (10, 10, 34),
+      14: (10, 10, 42),
+      15: (10, 18, 10),
+      29: (10, 34, 42),
+      34: (14, 10, 10),
+      38: (14, 10, 42),
+      53: (14, 34, 42),
   }
   for i, thw in expected.items():
     assert (p.t[i], p.h[i], p.w[i]) == thw, i
@@ -100,7 +106,8 @@ def test_spans_by_hand():
   expected = list(range(7)) + [30] * 24 + [54] * 24 + [55, 56]
   np.testing.assert_array_equal(spans, expected)
   np.testing.assert_array_equal(
-      layout.attention_spans(item.tokens, V, frame_bidirectional=False), np.arange(57))
+      layout.attention_spans(item.tokens, V, frame_bidirectional=False), np.arange(57)
+  )
 
 
 def test_spans_match_official_dense_mask():

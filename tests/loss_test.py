@@ -36,8 +36,9 @@ def _naive(hidden, head, labels, frame_ids, z=0.0):
   lse = jax.nn.logsumexp(logits, -1)
   n = is_t.sum()
   loss = (ce * is_t).sum() / n + z * (lse**2 * is_t).sum() / n
-  per_frame = [(ce * is_t * (frame_ids == f)).sum() / (is_t * (frame_ids == f)).sum()
-               for f in range(4)]
+  per_frame = [
+      (ce * is_t * (frame_ids == f)).sum() / (is_t * (frame_ids == f)).sum() for f in range(4)
+  ]
   return loss, jnp.stack(per_frame), n
 
 
@@ -47,14 +48,17 @@ def test_matches_naive_values_and_grads(chunk, z):
   hidden, head, labels, frame_ids = _case()
 
   def ours(h, w):
-    out = loss_lib.masked_visual_cross_entropy(h, w, labels, frame_ids, V, max_frames=6,
-                                               chunk_size=chunk, z_loss_weight=z)
+    out = loss_lib.masked_visual_cross_entropy(
+        h, w, labels, frame_ids, V, max_frames=6, chunk_size=chunk, z_loss_weight=z
+    )
     return out.loss, out
 
   (loss, out), grads = jax.value_and_grad(ours, argnums=(0, 1), has_aux=True)(hidden, head)
   (want, (want_frames, n)), want_grads = jax.value_and_grad(
       lambda h, w: (lambda r: (r[0], r[1:]))(_naive(h, w, labels, frame_ids, z)),
-      argnums=(0, 1), has_aux=True)(hidden, head)
+      argnums=(0, 1),
+      has_aux=True,
+  )(hidden, head)
   np.testing.assert_allclose(loss, want, rtol=1e-5)
   assert int(out.num_targets) == int(n)
   np.testing.assert_allclose(out.frame_losses[:4], want_frames, rtol=1e-5)
@@ -67,6 +71,7 @@ def test_matches_naive_values_and_grads(chunk, z):
 
 def test_no_targets_gives_zero_loss():
   hidden, head, labels, frame_ids = _case()
-  out = loss_lib.masked_visual_cross_entropy(hidden, head, jnp.full_like(labels, IGNORE),
-                                             frame_ids, V, max_frames=4)
+  out = loss_lib.masked_visual_cross_entropy(
+      hidden, head, jnp.full_like(labels, IGNORE), frame_ids, V, max_frames=4
+  )
   assert float(out.loss) == 0.0 and int(out.num_targets) == 0

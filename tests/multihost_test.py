@@ -8,7 +8,6 @@ The data is the tests' in-memory stream (driver_testing.FakeData), whose global 
 depend on the process layout, so both layouts train on the same batches.
 """
 
-import pathlib
 import re
 import signal
 import socket
@@ -28,8 +27,11 @@ from lumos_jax import testing as driver_testing
 
 MIN_STEPS = 3  # SIGTERM once this many steps are logged
 SETTINGS = {
-    'train.num_steps': 1000, 'train.eval_every': 0, 'checkpoint.every_steps': 1000,
-    'train.progress_bar': False, 'mesh.shape': '(2,2,1)',
+    'train.num_steps': 1000,
+    'train.eval_every': 0,
+    'checkpoint.every_steps': 1000,
+    'train.progress_bar': False,
+    'mesh.shape': '(2,2,1)',
 }
 LOSS_ATOL = 2e-6  # a few float32 ulps at losses ~4 (gloo vs in-process all-reduce order)
 PARAM_ATOL = 1e-6
@@ -44,8 +46,12 @@ def calls(monkeypatch):
   recorded = []
   monkeypatch.setattr(jax.distributed, 'initialize', lambda *a, **k: recorded.append((a, k)))
   monkeypatch.setattr(jax.config, 'update', lambda *a: recorded.append(('config', a)))
-  for var in ('SLURM_STEP_NODELIST', 'SLURM_NTASKS', 'TPU_WORKER_HOSTNAMES',
-              'MEGASCALE_COORDINATOR_ADDRESS'):
+  for var in (
+      'SLURM_STEP_NODELIST',
+      'SLURM_NTASKS',
+      'TPU_WORKER_HOSTNAMES',
+      'MEGASCALE_COORDINATOR_ADDRESS',
+  ):
     monkeypatch.delenv(var, raising=False)
   return recorded
 
@@ -58,8 +64,10 @@ def test_single_process_by_default(calls):
 
 def test_explicit_flags(calls):
   assert parallel.initialize_distributed('auto', '127.0.0.1:1234', 2, 1, [0, 1])
-  assert calls == [('config', ('jax_cpu_collectives_implementation', 'gloo')),
-                   (('127.0.0.1:1234', 2, 1), {'local_device_ids': [0, 1]})]
+  assert calls == [
+      ('config', ('jax_cpu_collectives_implementation', 'gloo')),
+      (('127.0.0.1:1234', 2, 1), {'local_device_ids': [0, 1]}),
+  ]
 
 
 def test_partial_flags_are_an_error(calls):
@@ -69,19 +77,25 @@ def test_partial_flags_are_an_error(calls):
     parallel.initialize_distributed('yes')
 
 
-@pytest.mark.parametrize('env, expected', [
-    ({'SLURM_STEP_NODELIST': 'node[1-6]', 'SLURM_NTASKS': '48'}, True),
-    ({'SLURM_STEP_NODELIST': 'node1', 'SLURM_NTASKS': '1'}, False),  # one task: nothing to join
-    ({'SLURM_NTASKS': '48'}, False),  # salloc shell outside an srun step
-    ({'TPU_WORKER_HOSTNAMES': 'w0,w1,w2,w3'}, True),
-    ({'TPU_WORKER_HOSTNAMES': 'localhost'}, False),
-])
+@pytest.mark.parametrize(
+    'env, expected',
+    [
+        ({'SLURM_STEP_NODELIST': 'node[1-6]', 'SLURM_NTASKS': '48'}, True),
+        ({'SLURM_STEP_NODELIST': 'node1', 'SLURM_NTASKS': '1'}, False),  # one task: nothing to join
+        ({'SLURM_NTASKS': '48'}, False),  # salloc shell outside an srun step
+        ({'TPU_WORKER_HOSTNAMES': 'w0,w1,w2,w3'}, True),
+        ({'TPU_WORKER_HOSTNAMES': 'localhost'}, False),
+    ],
+)
 def test_auto_detects_cluster_environments(calls, monkeypatch, env, expected):
   for k, v in env.items():
     monkeypatch.setenv(k, v)
   assert parallel.initialize_distributed('auto') is expected
-  assert calls == ([('config', ('jax_cpu_collectives_implementation', 'gloo')),
-                    ((None, None, None), {})] if expected else [])
+  assert calls == (
+      [('config', ('jax_cpu_collectives_implementation', 'gloo')), ((None, None, None), {})]
+      if expected
+      else []
+  )
 
 
 def test_on_always_initialises(calls):
@@ -119,11 +133,22 @@ def test_two_processes_match_one_and_restore_in_one(tmp_path):
   env = driver_testing.subprocess_env()
   env.update(NUM_PROCESSES='2', CPU_DEVICES='2', PORT=str(_free_port()))
   launcher = subprocess.Popen(
-      ['bash', str(driver_testing.REPO / 'launch' / 'local_multiprocess.sh'), sys.executable,
-       '-m', 'lumos_jax.testing', 'train',
-       f'--config={driver_testing.REPO}/configs/tiny.py', f'--workdir={two}',
-       *driver_testing.cli_overrides(**SETTINGS, **{'data.dir': str(tmp_path / 'data')})],
-      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+      [
+          'bash',
+          str(driver_testing.REPO / 'launch' / 'local_multiprocess.sh'),
+          sys.executable,
+          '-m',
+          'lumos_jax.testing',
+          'train',
+          f'--config={driver_testing.REPO}/configs/tiny.py',
+          f'--workdir={two}',
+          *driver_testing.cli_overrides(**SETTINGS, **{'data.dir': str(tmp_path / 'data')}),
+      ],
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+      cwd=tmp_path,
   )
   deadline = time.time() + 240
   while len(metrics_lib.read_metrics(two)) < MIN_STEPS:
@@ -140,13 +165,23 @@ def test_two_processes_match_one_and_restore_in_one(tmp_path):
   assert data_states == ['process_0-of-2.json', 'process_1-of-2.json']
 
   reference, resumed = tmp_path / 'one_process', tmp_path / 'resumed'
-  overrides = {**SETTINGS, 'train.num_steps': steps, 'mesh.shape': (2, 2, 1),
-               'data.dir': str(tmp_path / 'data')}
-  script = _SINGLE_PROCESS.format(overrides=overrides,
-                                  reference=str(reference), two=str(two), resumed=str(resumed),
-                                  steps=steps)
-  single = subprocess.run([sys.executable, '-c', script], env=driver_testing.subprocess_env(4),
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+  overrides = {
+      **SETTINGS,
+      'train.num_steps': steps,
+      'mesh.shape': (2, 2, 1),
+      'data.dir': str(tmp_path / 'data'),
+  }
+  script = _SINGLE_PROCESS.format(
+      overrides=overrides, reference=str(reference), two=str(two), resumed=str(resumed), steps=steps
+  )
+  single = subprocess.run(
+      [sys.executable, '-c', script],
+      env=driver_testing.subprocess_env(4),
+      capture_output=True,
+      text=True,
+      timeout=300,
+      cwd=tmp_path,
+  )
   assert single.returncode == 0, single.stderr[-6000:]
 
   # Same losses at every step; only process 0 wrote metrics.

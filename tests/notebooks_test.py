@@ -22,21 +22,28 @@ def test_quickstart_runs_with_the_tiny_config(tmp_path):
   nb = nbformat.read(NOTEBOOK, as_version=4)
   params = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
   assert len(params) == 1
-  params[0].source = '\n'.join([
-      "CONFIG = 'configs/tiny.py'",
-      'NUM_STEPS = 4',
-      'NUM_PROMPTS = 2',
-      f"WORKDIR = '{tmp_path / 'run'}'",
-      f"OUT = '{tmp_path / 'samples'}'",
-      f"DATA_DIR = '{tmp_path / 'data'}'",
-  ])
-  nbclient.NotebookClient(nb, timeout=600, kernel_name='python3',
-                          resources={'metadata': {'path': str(REPO)}}).execute()
-  text = '\n'.join(o.get('text', '') for c in nb.cells if c.cell_type == 'code'
-                   for o in c.outputs)
+  params[0].source = '\n'.join(
+      [
+          "CONFIG = 'configs/tiny.py'",
+          'NUM_STEPS = 4',
+          'NUM_PROMPTS = 2',
+          f"WORKDIR = '{tmp_path / 'run'}'",
+          f"OUT = '{tmp_path / 'samples'}'",
+          f"DATA_DIR = '{tmp_path / 'data'}'",
+      ]
+  )
+  nbclient.NotebookClient(
+      nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(REPO)}}
+  ).execute()
+  text = '\n'.join(o.get('text', '') for c in nb.cells if c.cell_type == 'code' for o in c.outputs)
   assert '| colour |' in text
   assert '| frame | history hidden | history shown |' in text
   assert (tmp_path / 'samples' / 'samples.jsonl').exists()
-  html = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs
-          if 'text/html' in o.get('data', {})]
+  html = [
+      o
+      for c in nb.cells
+      if c.cell_type == 'code'
+      for o in c.outputs
+      if 'text/html' in o.get('data', {})
+  ]
   assert len(html) >= 3  # data clips, samples and their ground truth shown inline

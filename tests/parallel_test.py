@@ -164,8 +164,7 @@ def test_constrain_is_a_no_op_without_mesh():
 MESH_SHAPES = ((2, 2, 2), (1, 4, 2), (8, 1, 1), (1, 2, 4))
 DEMO_VOCAB_SIZE = 840  # lumos_jax.vocab.demo(): 8 specials + 64 grid + 256 bytes + 512 codes
 
-_SCRIPT = textwrap.dedent(
-    """
+_SCRIPT = textwrap.dedent("""
     import json, sys
 
     import jax
@@ -263,8 +262,7 @@ _SCRIPT = textwrap.dedent(
           'logits8': {'max_diff': max_diff(logits8, ref_logits), **sharding_json(logits8)},
       }
     print(json.dumps(out))
-    """
-)
+    """)
 
 
 def _run_sharded_script() -> dict[str, Any]:
@@ -335,8 +333,11 @@ def _effective(spec: list, mesh: dict[str, int]) -> list:
   """A JSON spec without size-1 mesh axes or trailing Nones, as XLA writes inferred shardings."""
   out = []
   for entry in spec:
-    axes = [a for a in ([] if entry is None else [entry] if isinstance(entry, str) else entry)
-            if mesh[a] > 1]
+    axes = [
+        a
+        for a in ([] if entry is None else [entry] if isinstance(entry, str) else entry)
+        if mesh[a] > 1
+    ]
     out.append(None if not axes else axes[0] if len(axes) == 1 else axes)
   while out and out[-1] is None:
     out.pop()

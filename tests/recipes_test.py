@@ -18,11 +18,18 @@ from lumos_jax import testing
 from lumos_jax.errors import ConfigError
 from lumos_jax.model import create_model
 
-RECIPES = [f'lumos1_{s}_{t}' for s in ('0p5b', '1b', '3b')
-           for t in ('stage1_image', 'stage2_joint')]
+RECIPES = [
+    f'lumos1_{s}_{t}' for s in ('0p5b', '1b', '3b') for t in ('stage1_image', 'stage2_joint')
+]
 # Spec 6.10 lr = min_lr; 0.5B has no released script and follows 1B.
-LR = {'0p5b_stage1': 5e-5, '1b_stage1': 5e-5, '3b_stage1': 1e-4, '0p5b_stage2': 2.5e-5,
-      '1b_stage2': 2.5e-5, '3b_stage2': 2.5e-5}
+LR = {
+    '0p5b_stage1': 5e-5,
+    '1b_stage1': 5e-5,
+    '3b_stage1': 1e-4,
+    '0p5b_stage2': 2.5e-5,
+    '1b_stage2': 2.5e-5,
+    '3b_stage2': 2.5e-5,
+}
 SAVE_EVERY = {'1b_stage1': 3000, '3b_stage1': 1000, '1b_stage2': 1000, '3b_stage2': 1000}
 PARAMS = {'0p5b': 0.59e9, '1b': 1.5e9, '3b': 3.6e9}  # with the untied 129,536-row embedding/head
 
@@ -34,8 +41,10 @@ def _load(name, arg=''):
 def _commands(name):
   """The `python -m lumos_jax ...` commands in a config file's docstring."""
   doc = (testing.REPO / 'configs' / f'{name}.py').read_text().split('"""')[1]
-  return [shlex.split(c.replace('\\\n', ' ')) for c in
-          re.findall(r'^\s*(python -m lumos_jax (?:[^\n]*\\\n)*[^\n]*)', doc, re.M)]
+  return [
+      shlex.split(c.replace('\\\n', ' '))
+      for c in re.findall(r'^\s*(python -m lumos_jax (?:[^\n]*\\\n)*[^\n]*)', doc, re.M)
+  ]
 
 
 @pytest.mark.parametrize('name', RECIPES)
@@ -51,7 +60,10 @@ def test_recipe_values(name):
   assert (config.optim.weight_decay, config.optim.grad_clip_norm) == (0.1, 4.0)
   assert (config.optim.b1, config.optim.b2, config.optim.decay) == (0.9, 0.95, 'constant')
   assert (config.ardf.mask_type, config.ardf.schedule, config.ardf.min_masking_rate) == (
-      'tube', 'cosine', 0.7)
+      'tube',
+      'cosine',
+      0.7,
+  )
   assert config.loss.z_loss_weight == 0.0 and config.seed == 0
   if key in SAVE_EVERY:
     assert config.checkpoint.every_steps == SAVE_EVERY[key]
@@ -81,7 +93,10 @@ def test_runlocal_keeps_the_recipe(name):
   assert [f for f, _ in local.data.fps_duration] == [f for f, _ in full.data.fps_duration]
   assert local.data.image_fraction == full.data.image_fraction
   assert (local.model.remat_policy, local.model.dtype, local.model.attention_mask) == (
-      full.model.remat_policy, full.model.dtype, full.model.attention_mask)
+      full.model.remat_policy,
+      full.model.dtype,
+      full.model.attention_mask,
+  )
 
 
 @pytest.mark.parametrize('name', RECIPES)
@@ -95,11 +110,22 @@ def test_docstring_commands_run(name, tmp_path_factory):
   workdir = tmp_path_factory.mktemp(name) / 'run'
   args = [a for a in local[3:] if not a.startswith('--workdir')]
   proc = subprocess.run(
-      [sys.executable, '-m', 'lumos_jax', *args, f'--workdir={workdir}',
-       '--config.train.num_steps=2', f'--config.data.dir={data_dir}',
-       '--config.train.progress_bar=False'],
-      capture_output=True, text=True, timeout=600, env=testing.subprocess_env(1),
-      cwd=testing.REPO)
+      [
+          sys.executable,
+          '-m',
+          'lumos_jax',
+          *args,
+          f'--workdir={workdir}',
+          '--config.train.num_steps=2',
+          f'--config.data.dir={data_dir}',
+          '--config.train.progress_bar=False',
+      ],
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env=testing.subprocess_env(1),
+      cwd=testing.REPO,
+  )
   assert proc.returncode == 0, proc.stderr[-4000:]
   assert 'done at step 2' in proc.stdout
   assert checkpoint.Checkpointer(workdir / 'checkpoints').all_steps() == [2]

@@ -13,8 +13,16 @@ from lumos_jax import vocab as vocab_lib
 from lumos_jax.model import ModelConfig, create_model
 
 V = vocab_lib.demo(codebook_size=64)
-CFG = ModelConfig(vocab_size=V.size, embed_dim=64, num_layers=2, num_heads=4, num_kv_heads=2,
-                  head_dim=32, mlp_dim=128, init_std=0.3)
+CFG = ModelConfig(
+    vocab_size=V.size,
+    embed_dim=64,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    head_dim=32,
+    mlp_dim=128,
+    init_std=0.3,
+)
 PROMPTS = [[V.byte_offset + c for c in b'red dot'], [V.byte_offset + c for c in b'a blue square']]
 H, W = 3, 4
 
@@ -26,8 +34,9 @@ def model():
 
 def _run(model, seed=1, given=None, frames=3, **kw):
   config = sampling.SamplingConfig(**{'steps': 5, **kw})
-  request = sampling.Request(PROMPTS, num_frames=frames, height=H, width=W, duration=frames,
-                             fps=1, given_frames=given)
+  request = sampling.Request(
+      PROMPTS, num_frames=frames, height=H, width=W, duration=frames, fps=1, given_frames=given
+  )
   return sampling.Sampler(model, V, config).generate(request, seed=seed)
 
 
@@ -44,8 +53,9 @@ def test_cached_and_uncached_give_identical_tokens(model):
 
 
 def test_cfg_scale_one_equals_conditional_only(model):
-  np.testing.assert_array_equal(_run(model, cfg_scale=1.0).tokens,
-                                _run(model, cfg_scale=None).tokens)
+  np.testing.assert_array_equal(
+      _run(model, cfg_scale=1.0).tokens, _run(model, cfg_scale=None).tokens
+  )
   assert (_run(model, cfg_scale=5.0).tokens != _run(model, cfg_scale=None).tokens).any()
 
 
@@ -82,21 +92,32 @@ def test_one_compilation_for_all_frames(model):
   assert sampling._generate_frame._cache_size() == 1
 
 
-@pytest.mark.parametrize('n, want_start, want_end', [
-    (4032, [4030, 4024, 4014, 4000], [379, 253, 126, 0]),
-    (1792, [1791, 1788, 1784], [112, 56, 0]),
-])
+@pytest.mark.parametrize(
+    'n, want_start, want_end',
+    [
+        (4032, [4030, 4024, 4014, 4000], [379, 253, 126, 0]),
+        (1792, [1791, 1788, 1784], [112, 56, 0]),
+    ],
+)
 def test_maskgit_masked_counts_match_spec(n, want_start, want_end):
   steps = 50
   codes = jnp.full((1, n), V.mask, jnp.int32)
   logits = jax.random.normal(jax.random.key(0), (1, n, 8))
   counts = []
   for s in range(steps):
-    codes = sampling.maskgit_update(jax.random.key(s), logits, codes, jnp.int32(s), steps,
-                                    jnp.float32(1.0), V.mask, V.visual_offset)
+    codes = sampling.maskgit_update(
+        jax.random.key(s),
+        logits,
+        codes,
+        jnp.int32(s),
+        steps,
+        jnp.float32(1.0),
+        V.mask,
+        V.visual_offset,
+    )
     counts.append(int((codes == V.mask).sum()))
   assert counts[: len(want_start)] == want_start
-  assert counts[-len(want_end):] == want_end
+  assert counts[-len(want_end) :] == want_end
   # decided tokens never change again
   assert ((codes >= V.visual_offset) & (codes < V.visual_offset + 8)).all()
 
@@ -105,8 +126,9 @@ def test_maskgit_keeps_known_tokens():
   codes = jnp.array([[V.mask, V.visual_offset + 5, V.mask, V.visual_offset + 2]])
   logits = jnp.zeros((1, 4, 8))
   for s in range(3):
-    codes2 = sampling.maskgit_update(jax.random.key(s), logits, codes, jnp.int32(s), 3,
-                                     jnp.float32(0.0), V.mask, V.visual_offset)
+    codes2 = sampling.maskgit_update(
+        jax.random.key(s), logits, codes, jnp.int32(s), 3, jnp.float32(0.0), V.mask, V.visual_offset
+    )
     assert codes2[0, 1] == V.visual_offset + 5 and codes2[0, 3] == V.visual_offset + 2
 
 
@@ -142,7 +164,9 @@ def test_config_errors():
   with pytest.raises(ValueError, match='sample.temperature_mode'):
     sampling.SamplingConfig(temperature_mode='reset')
   with pytest.raises(ValueError, match='given_frames must hold'):
-    _run(create_model(dataclasses.replace(CFG, num_layers=1)),
-         given=[np.zeros((1, H + 1, W), int)] * 2)
+    _run(
+        create_model(dataclasses.replace(CFG, num_layers=1)),
+        given=[np.zeros((1, H + 1, W), int)] * 2,
+    )
   with pytest.raises(ValueError, match='num_frames'):
     _run(create_model(dataclasses.replace(CFG, num_layers=1)), given=_given(3), frames=3)

@@ -25,6 +25,7 @@ def test_gif_round_trip(tmp_path):
 
 def test_mp4_is_readable(tmp_path):
   import imageio_ffmpeg
+
   clip = video_io.upscale(_clip(), 2)
   video_io.write_mp4(tmp_path / 'a.mp4', clip, fps=4)
   reader = imageio_ffmpeg.read_frames(str(tmp_path / 'a.mp4'))

@@ -12,7 +12,12 @@ def test_lumos1_official_ids():
   assert v.size == 129536 and v.visual_offset == 65536 and v.codebook_size == 64000
   assert (v.bos, v.pad, v.sep, v.newline) == (0, 0, 8710, 8803)
   assert (v.image_start, v.image_end, v.video_start, v.video_end, v.mask) == (
-      8197, 8196, 9004, 9005, 9003)
+      8197,
+      8196,
+      9004,
+      9005,
+      9003,
+  )
   # <reserved0{8800+n}> has id 8804 + n; 384p frame: 384/32 = 12 -> 8816, 48 latent rows.
   assert v.grid_token(12) == 8816 and v.grid_value(8816) == 12
   assert v.latent_per_grid * 12 == 48

@@ -7,5 +7,13 @@ from lumos_jax.config.loading import load
 from lumos_jax.config.runlocal import runlocal
 from lumos_jax.config.schema import Config, MeshConfig, SampleConfig, parse
 
-__all__ = ['Config', 'MeshConfig', 'SampleConfig', 'base_config', 'load', 'parse',
-           'parse_arg', 'runlocal']
+__all__ = [
+    'Config',
+    'MeshConfig',
+    'SampleConfig',
+    'base_config',
+    'load',
+    'parse',
+    'parse_arg',
+    'runlocal',
+]

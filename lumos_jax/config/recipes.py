@@ -28,23 +28,33 @@ from lumos_jax.config.runlocal import runlocal
 
 # Decoder shapes (see the module docstring: documented public shapes, not read from the spec).
 MODELS = {
-    '0p5b': dict(embed_dim=896, num_layers=24, num_heads=14, num_kv_heads=2, head_dim=64,
-                 mlp_dim=4864),  # Qwen2.5-0.5B
-    '1b': dict(embed_dim=2048, num_layers=16, num_heads=32, num_kv_heads=8, head_dim=64,
-               mlp_dim=8192),  # Llama-3.2-1B
-    '3b': dict(embed_dim=3072, num_layers=28, num_heads=24, num_kv_heads=8, head_dim=128,
-               mlp_dim=8192),  # Llama-3.2-3B
+    '0p5b': dict(
+        embed_dim=896, num_layers=24, num_heads=14, num_kv_heads=2, head_dim=64, mlp_dim=4864
+    ),  # Qwen2.5-0.5B
+    '1b': dict(
+        embed_dim=2048, num_layers=16, num_heads=32, num_kv_heads=8, head_dim=64, mlp_dim=8192
+    ),  # Llama-3.2-1B
+    '3b': dict(
+        embed_dim=3072, num_layers=28, num_heads=24, num_kv_heads=8, head_dim=128, mlp_dim=8192
+    ),  # Llama-3.2-3B
 }
 
 # Spec 6.10: lr = min_lr per (size, stage); 0.5B has no released script: it uses the 1B values.
 LEARNING_RATES = {
-    ('0p5b', 'stage1_image'): 5e-5, ('1b', 'stage1_image'): 5e-5, ('3b', 'stage1_image'): 1e-4,
-    ('0p5b', 'stage2_joint'): 2.5e-5, ('1b', 'stage2_joint'): 2.5e-5,
+    ('0p5b', 'stage1_image'): 5e-5,
+    ('1b', 'stage1_image'): 5e-5,
+    ('3b', 'stage1_image'): 1e-4,
+    ('0p5b', 'stage2_joint'): 2.5e-5,
+    ('1b', 'stage2_joint'): 2.5e-5,
     ('3b', 'stage2_joint'): 2.5e-5,
 }
 SAVE_EVERY = {  # spec 6.10 "save interval (iters)"; 0.5B as 1B
-    ('0p5b', 'stage1_image'): 3000, ('1b', 'stage1_image'): 3000, ('3b', 'stage1_image'): 1000,
-    ('0p5b', 'stage2_joint'): 1000, ('1b', 'stage2_joint'): 1000, ('3b', 'stage2_joint'): 1000,
+    ('0p5b', 'stage1_image'): 3000,
+    ('1b', 'stage1_image'): 3000,
+    ('3b', 'stage1_image'): 1000,
+    ('0p5b', 'stage2_joint'): 1000,
+    ('1b', 'stage2_joint'): 1000,
+    ('3b', 'stage2_joint'): 1000,
 }
 PAPER_GPUS = 48  # the paper trains on 48 GPUs (6 nodes x 8); released scripts: batch 1 per GPU
 STAGES = ('stage1_image', 'stage2_joint')
@@ -82,7 +92,8 @@ def lumos1_config(size: str, stage: str, arg: str | None = None) -> mlc.ConfigDi
   )
   lr = LEARNING_RATES[(size, stage)]
   config.optim.update(
-      learning_rate=lr, min_learning_rate=lr,  # min_lr = lr: constant after warm-up
+      learning_rate=lr,
+      min_learning_rate=lr,  # min_lr = lr: constant after warm-up
       warmup_steps=max(1, round(0.0025 * arg.steps_per_epoch)),
   )
   config.loss.update(chunk_size=256, max_frames=1 if image_stage else 8)  # 7 latent frames

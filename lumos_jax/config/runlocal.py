@@ -25,8 +25,16 @@ def runlocal(config: mlc.ConfigDict) -> mlc.ConfigDict:
   """Shrinks `config` in place (see the module docstring) and returns it."""
   config.vocab.preset = 'demo'
   config.vocab.codebook_size = 32
-  config.model.update(embed_dim=64, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=32,
-                      mlp_dim=128, q_norm_groups=1, k_norm_groups=1)
+  config.model.update(
+      embed_dim=64,
+      num_layers=2,
+      num_heads=4,
+      num_kv_heads=2,
+      head_dim=32,
+      mlp_dim=128,
+      q_norm_groups=1,
+      k_norm_groups=1,
+  )
   d = config.data
   choices = tuple(sorted({(f, 1) for f, _ in d.fps_duration}))
   fps = math.lcm(*(f for f, _ in choices))
@@ -35,11 +43,23 @@ def runlocal(config: mlc.ConfigDict) -> mlc.ConfigDict:
   frame_tokens = layout.frame_length(latents, latents)
   longest = d.max_text_tokens + 7 + frames * frame_tokens
   d.update(
-      fps_duration=choices, source='synthetic', dir=d.dir if d.source == 'synthetic' else 'data/runlocal',
-      num_train=32, num_heldout=8, num_train_images=16, num_heldout_images=4, frames=frames,
-      size=_SIZE, fps=fps, text_tokenizer='', num_shards=1, batch_size=4, read_threads=1,
-      length_buckets=tuple(sorted({_round_up(d.max_text_tokens + 7 + frame_tokens, 64),
-                                   _round_up(longest, 64)})),
+      fps_duration=choices,
+      source='synthetic',
+      dir=d.dir if d.source == 'synthetic' else 'data/runlocal',
+      num_train=32,
+      num_heldout=8,
+      num_train_images=16,
+      num_heldout_images=4,
+      frames=frames,
+      size=_SIZE,
+      fps=fps,
+      text_tokenizer='',
+      num_shards=1,
+      batch_size=4,
+      read_threads=1,
+      length_buckets=tuple(
+          sorted({_round_up(d.max_text_tokens + 7 + frame_tokens, 64), _round_up(longest, 64)})
+      ),
   )
   d.tokenizer.update(iters=4, fit_items=32)
   config.loss.update(chunk_size=64, max_frames=max(frames, 1))

@@ -22,8 +22,13 @@ from lumos_jax.config import base
 from lumos_jax.data.config import DataConfig
 from lumos_jax.errors import ConfigError
 from lumos_jax.model.config import ModelConfig
-from lumos_jax.train.config import (ARDFConfig, CheckpointConfig, LossConfig, OptimConfig,
-                                    TrainConfig)
+from lumos_jax.train.config import (
+    ARDFConfig,
+    CheckpointConfig,
+    LossConfig,
+    OptimConfig,
+    TrainConfig,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +94,16 @@ class Config:
 
 
 _SECTIONS = {
-    'vocab': VocabConfig, 'model': ModelConfig, 'data': DataConfig, 'ardf': ARDFConfig,
-    'loss': LossConfig, 'optim': OptimConfig, 'train': TrainConfig,
-    'checkpoint': CheckpointConfig, 'mesh': MeshConfig, 'sample': SampleConfig,
+    'vocab': VocabConfig,
+    'model': ModelConfig,
+    'data': DataConfig,
+    'ardf': ARDFConfig,
+    'loss': LossConfig,
+    'optim': OptimConfig,
+    'train': TrainConfig,
+    'checkpoint': CheckpointConfig,
+    'mesh': MeshConfig,
+    'sample': SampleConfig,
 }
 
 
@@ -163,8 +175,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
   if ok is None:
     raise TypeError(f'{path}: unsupported annotation {tp!r} in the config schema')
   if not ok:
-    raise ConfigError(f'{path}: expected {_type_name(tp)}, got {value!r} '
-                      f'({type(value).__name__})')
+    raise ConfigError(
+        f'{path}: expected {_type_name(tp)}, got {value!r} ' f'({type(value).__name__})'
+    )
   return float(value) if tp is float else value
 
 
@@ -175,9 +188,14 @@ def _build(cls: type, values: Mapping[str, Any], path: str, **fixed: Any):
   for key in values:
     if key not in fields:
       raise _unknown(path, key, fields)
-  missing = sorted(f.name for f in dataclasses.fields(cls) if f.name in fields
-                   and f.name not in values and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING)
+  missing = sorted(
+      f.name
+      for f in dataclasses.fields(cls)
+      if f.name in fields
+      and f.name not in values
+      and f.default is dataclasses.MISSING
+      and f.default_factory is dataclasses.MISSING
+  )
   if missing:
     raise ConfigError(f'{path}: missing keys {missing}')
   kwargs = {k: _coerce(v, hints[k], f'{path}.{k}') for k, v in values.items()}
@@ -186,8 +204,9 @@ def _build(cls: type, values: Mapping[str, Any], path: str, **fixed: Any):
   except ConfigError:
     raise
   except ValueError as e:
-    raise ConfigError(f'config.{e}' if str(e).startswith(path.split('.')[-1] + '.') else
-                      f'{path}: {e}') from e
+    raise ConfigError(
+        f'config.{e}' if str(e).startswith(path.split('.')[-1] + '.') else f'{path}: {e}'
+    ) from e
 
 
 def _vocab(section: VocabConfig) -> vocab_lib.Vocab:
@@ -195,16 +214,20 @@ def _vocab(section: VocabConfig) -> vocab_lib.Vocab:
     if section.preset == 'lumos1':
       vocab = vocab_lib.lumos1()
       if section.codebook_size not in (0, vocab.codebook_size):
-        raise ValueError(f'codebook_size={section.codebook_size}: the lumos1 vocabulary has '
-                         f'{vocab.codebook_size} codes (use 0 or {vocab.codebook_size})')
+        raise ValueError(
+            f'codebook_size={section.codebook_size}: the lumos1 vocabulary has '
+            f'{vocab.codebook_size} codes (use 0 or {vocab.codebook_size})'
+        )
       return vocab
     if section.preset == 'demo':
-      return vocab_lib.demo(**({'codebook_size': section.codebook_size}
-                               if section.codebook_size else {}))
+      return vocab_lib.demo(
+          **({'codebook_size': section.codebook_size} if section.codebook_size else {})
+      )
   except ValueError as e:
     raise ConfigError(f'config.vocab: {e}') from e
   raise ConfigError(
-      f'config.vocab.preset={section.preset!r}: expected one of {sorted(vocab_lib.PRESETS)}')
+      f'config.vocab.preset={section.preset!r}: expected one of {sorted(vocab_lib.PRESETS)}'
+  )
 
 
 def parse(config: Any) -> Config:
@@ -212,7 +235,10 @@ def parse(config: Any) -> Config:
   raw = _merge(_plain(base.get_config()), _plain(config), 'config')
   seed = _coerce(raw['seed'], int, 'config.seed')
   vocab = _vocab(_build(VocabConfig, raw['vocab'], 'config.vocab'))
-  sections = {name: _build(cls, raw[name], f'config.{name}')
-              for name, cls in _SECTIONS.items() if name not in ('vocab', 'model')}
+  sections = {
+      name: _build(cls, raw[name], f'config.{name}')
+      for name, cls in _SECTIONS.items()
+      if name not in ('vocab', 'model')
+  }
   model = _build(ModelConfig, raw['model'], 'config.model', vocab_size=vocab.size)
   return Config(seed=seed, vocab=vocab, model=model, raw=raw, **sections)

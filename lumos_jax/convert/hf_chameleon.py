@@ -39,8 +39,13 @@ def model_config_from_hf(config_dict: Mapping[str, Any], **overrides: Any) -> Mo
   replace any `ModelConfig` field. Raises ValueError naming the field for unsupported settings.
   """
   c = dict(config_dict)
-  required = ('vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads',
-              'intermediate_size')
+  required = (
+      'vocab_size',
+      'hidden_size',
+      'num_hidden_layers',
+      'num_attention_heads',
+      'intermediate_size',
+  )
   missing = [field for field in required if c.get(field) is None]
   if missing:
     raise ValueError(f'HF config lacks required fields {missing}')
@@ -140,8 +145,10 @@ def _layer_params(c: ModelConfig) -> dict[str, _Param]:
 def _norm_groups(state_dict: Mapping[str, Any], config: ModelConfig) -> dict[str, int]:
   """q/k-norm groups from the row count of layer 0's q/k-norm weights (1 where absent)."""
   groups = {}
-  for name, heads, field in (('q', config.num_heads, 'num_attention_heads'),
-                             ('k', config.num_kv_heads, 'num_key_value_heads')):
+  for name, heads, field in (
+      ('q', config.num_heads, 'num_attention_heads'),
+      ('k', config.num_kv_heads, 'num_key_value_heads'),
+  ):
     key = f'model.layers.0.self_attn.{name}_norm.weight'
     if key not in state_dict:
       continue  # reported as missing later

@@ -81,14 +81,24 @@ class DataConfig:
     for field in ('frames', 'fps', 'max_text_tokens', 'batch_size'):
       if getattr(self, field) < 1:
         fail(field, 'must be >= 1')
-    for field in ('num_train', 'num_heldout', 'num_train_images', 'num_heldout_images',
-                  'num_shards', 'read_threads', 'prefetch'):
+    for field in (
+        'num_train',
+        'num_heldout',
+        'num_train_images',
+        'num_heldout_images',
+        'num_shards',
+        'read_threads',
+        'prefetch',
+    ):
       if getattr(self, field) < 0:
         fail(field, 'must be >= 0')
     sizes = (self.size,) if isinstance(self.size, int) else self.size
     if min(sizes) < 1 or any(s % self.tokenizer.patch_size for s in sizes):
-      fail('size', f'must be positive multiples of data.tokenizer.patch_size='
-           f'{self.tokenizer.patch_size}')
+      fail(
+          'size',
+          f'must be positive multiples of data.tokenizer.patch_size='
+          f'{self.tokenizer.patch_size}',
+      )
     if not self.fps_duration:
       fail('fps_duration', 'give at least one (fps, duration) pair')
     for fps, duration in self.fps_duration:
@@ -105,8 +115,10 @@ class DataConfig:
     if 'video_next_frame' in self.masking_modes:
       shortest = min(f * d for f, d in self.fps_duration)
       if not 0 < self.num_given_frames < shortest:
-        fail('num_given_frames', f'video_next_frame needs 1 <= k < {shortest} (the shortest '
-             'fps * duration choice)')
+        fail(
+            'num_given_frames',
+            f'video_next_frame needs 1 <= k < {shortest} (the shortest ' 'fps * duration choice)',
+        )
     buckets = self.length_buckets
     if not buckets or list(buckets) != sorted(set(buckets)) or buckets[0] < 1:
       fail('length_buckets', 'expected increasing positive lengths')

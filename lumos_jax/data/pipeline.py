@@ -107,7 +107,7 @@ def select_frames(num_frames: int, data_fps: int, fps: int, duration: int) -> np
 
 
 def length_bound(grid: Sequence[int], num_frames: int, max_text_tokens: int) -> int:
-  """Longest item with `num_frames` frames of this (., Hl, Wl) grid: [bos] text [sep] VIDEO [sep]."""
+  """Longest item with `num_frames` frames of a (., Hl, Wl) grid: [bos] text [sep] VIDEO [sep]."""
   _, hl, wl = grid
   return max_text_tokens + 7 + num_frames * layout.frame_length(hl, wl)
 
@@ -129,7 +129,10 @@ def prompt_ids(record: records.Record, fps: int, duration: int, settings: Settin
     _, hl, wl = record.codes.shape
     _, sh, sw = settings.vocab.rope_strides
     prompt = template.format(
-        caption=record.caption, frames=fps * duration, fps=fps, duration=duration,
+        caption=record.caption,
+        frames=fps * duration,
+        fps=fps,
+        duration=duration,
         resolution=f'{wl * sw}x{hl * sh}',
     )
     ids = np.asarray(settings.text_tokenizer.encode(prompt), np.int32)
@@ -163,7 +166,12 @@ def make_item(
     given = d.num_given_frames if mode == 'video_next_frame' else 0
   text = prompt_ids(record, fps, duration, settings)
   item = layout.build_item(
-      text, list(frames), settings.vocab, duration=duration, fps=fps, num_given_frames=given,
+      text,
+      list(frames),
+      settings.vocab,
+      duration=duration,
+      fps=fps,
+      num_given_frames=given,
       unconditional=dropped and cfg_mode == 'text_only',
   )
   if dropped and cfg_mode == 'text_and_video':
@@ -406,8 +414,8 @@ def benchmark(data: DataConfig, vocab: Vocab, num_batches: int = 50) -> float:
     batch = next(iterator)
     items += len(batch['tokens'])
   rate = items / (time.perf_counter() - start)
-  logging.info('data pipeline: %.0f items/s (%d batches of %d)', rate, num_batches,
-               len(batch['tokens']))
+  logging.info(
+      'data pipeline: %.0f items/s (%d batches of %d)', rate, num_batches, len(batch['tokens'])
+  )
   iterator.close()
   return rate
-

@@ -77,8 +77,10 @@ def data_spec(data: DataConfig, vocab: Vocab) -> dict:
   if d.text_tokenizer:
     spec['text_tokenizer'] = _file_sha1(d.text_tokenizer)
   if d.source == 'synthetic':
-    spec['counts'] = {k: getattr(d, k) for k in (
-        'num_train', 'num_heldout', 'num_train_images', 'num_heldout_images')}
+    spec['counts'] = {
+        k: getattr(d, k)
+        for k in ('num_train', 'num_heldout', 'num_train_images', 'num_heldout_images')
+    }
     spec['generator'] = synthetic.GENERATOR_VERSION
     spec['placement'] = d.placement
   else:
@@ -139,8 +141,13 @@ class _Source:
           d.user.root, d.user.captions, skip_bad=d.on_bad_item == 'skip'
       )
       self.skipped += skipped
-      self.entries = {s: ([e for e in found if e.split == s and not e.is_image],
-                          [e for e in found if e.split == s and e.is_image]) for s in SPLITS}
+      self.entries = {
+          s: (
+              [e for e in found if e.split == s and not e.is_image],
+              [e for e in found if e.split == s and e.is_image],
+          )
+          for s in SPLITS
+      }
       self.counts = {s: tuple(len(x) for x in self.entries[s]) for s in SPLITS}
 
   def items(self, split: str) -> Iterator[RawItem | None]:
@@ -151,11 +158,13 @@ class _Source:
       num_videos, num_images = self.counts[split]
       for kind, num, t, f in (('video', num_videos, frames, fps), ('image', num_images, 1, 1)):
         for i in range(num):
-          ex = synthetic.example(i, d.seed, split, frames=t, size=size, fps=f,
-                                 placement=d.placement)
+          ex = synthetic.example(
+              i, d.seed, split, frames=t, size=size, fps=f, placement=d.placement
+          )
           attributes = dict(dataclasses.asdict(ex.attributes), kind=kind)
-          yield RawItem(f'{split}/{kind}/{i:06d}', ex.caption, ex.video, ex.fps,
-                        json.dumps(attributes))
+          yield RawItem(
+              f'{split}/{kind}/{i:06d}', ex.caption, ex.video, ex.fps, json.dumps(attributes)
+          )
       return
     for group in self.entries[split]:
       for entry in group:
@@ -168,8 +177,13 @@ class _Source:
           yield None
           continue
         kind = 'image' if entry.is_image else 'video'
-        yield RawItem(entry.relpath, entry.caption, video, item_fps,
-                      json.dumps({'kind': kind, 'path': entry.relpath}))
+        yield RawItem(
+            entry.relpath,
+            entry.caption,
+            video,
+            item_fps,
+            json.dumps({'kind': kind, 'path': entry.relpath}),
+        )
 
   def _skip(self, reason: str):
     self.skipped.append(reason)
@@ -193,8 +207,13 @@ def _fit_videos(source: _Source, count: int) -> list[np.ndarray]:
 
 
 def _tokenized(
-    source: _Source, split: str, vq: patch_vq.PatchVQ, text_tokenizer, checks: records.Checks,
-    on_bad: Callable[[str], None], progress,
+    source: _Source,
+    split: str,
+    vq: patch_vq.PatchVQ,
+    text_tokenizer,
+    checks: records.Checks,
+    on_bad: Callable[[str], None],
+    progress,
 ) -> Iterator[dict]:
   """Record dicts of a split, encoding clips of equal shape together."""
 
@@ -306,7 +325,10 @@ def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
   if not fit:
     raise ValueError('no train items to fit the visual tokenizer on')
   vq = patch_vq.PatchVQ.fit(
-      fit, codebook_size=vocab.codebook_size, patch_size=tk.patch_size, iters=tk.iters,
+      fit,
+      codebook_size=vocab.codebook_size,
+      patch_size=tk.patch_size,
+      iters=tk.iters,
       seed=d.seed,
   )
   patch_vq.check_vocab(vq, vocab)
@@ -340,6 +362,7 @@ def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
       finally:
         progress.close()
       kinds[split] = counts
+
     return gen
 
   splits = [s for s in SPLITS if sum(source.counts[s])]
@@ -350,7 +373,8 @@ def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
   tfds.disable_progress_bar()  # ours counts items with a known total
   try:
     records.write(
-        tmp / 'records', {s: split_examples(s) for s in splits},
+        tmp / 'records',
+        {s: split_examples(s) for s in splits},
         num_shards=d.num_shards or None,
     )
   finally:
@@ -371,8 +395,11 @@ def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
           for s in splits
       },
       'skipped': bad,
-      'tokenizer': {'psnr_db': round(float(psnr), 2), 'codebook_size': vq.codebook_size,
-                    'patch_size': vq.patch_size},
+      'tokenizer': {
+          'psnr_db': round(float(psnr), 2),
+          'codebook_size': vq.codebook_size,
+          'patch_size': vq.patch_size,
+      },
       'codebook_size': vocab.codebook_size,
   }
   (tmp / 'meta.json').write_text(json.dumps(meta, indent=1))
@@ -413,8 +440,13 @@ def record_source(data: DataConfig, vocab: Vocab, split: str = 'train') -> recor
   return records.RecordSource(records.builder_dir(out / 'records'), split, checks)
 
 
-def read_items(data: DataConfig, vocab: Vocab, split: str = 'heldout',
-               kind: str | None = None, limit: int | None = None) -> list[records.Record]:
+def read_items(
+    data: DataConfig,
+    vocab: Vocab,
+    split: str = 'heldout',
+    kind: str | None = None,
+    limit: int | None = None,
+) -> list[records.Record]:
   """Records of a split (optionally only 'video' or 'image' items, the first `limit`), in
   stored order."""
   meta = load_meta(data, vocab)

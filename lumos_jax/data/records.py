@@ -51,15 +51,17 @@ class RecordError(errors.UserError):
 
 
 def features() -> tfds.features.FeaturesDict:
-  return tfds.features.FeaturesDict({
-      'id': tfds.features.Text(),
-      'caption': tfds.features.Text(),
-      'text_ids': tfds.features.Tensor(shape=(None,), dtype=np.int32),
-      'codes': tfds.features.Tensor(shape=(None,), dtype=np.int32),
-      'grid': tfds.features.Tensor(shape=(3,), dtype=np.int32),
-      'fps': np.int32,
-      'attributes': tfds.features.Text(),
-  })
+  return tfds.features.FeaturesDict(
+      {
+          'id': tfds.features.Text(),
+          'caption': tfds.features.Text(),
+          'text_ids': tfds.features.Tensor(shape=(None,), dtype=np.int32),
+          'codes': tfds.features.Tensor(shape=(None,), dtype=np.int32),
+          'grid': tfds.features.Tensor(shape=(3,), dtype=np.int32),
+          'fps': np.int32,
+          'attributes': tfds.features.Text(),
+      }
+  )
 
 
 class LumosItems(tfds.core.GeneratorBasedBuilder):
@@ -275,7 +277,8 @@ class RecordSource:
         if reader is None:
           fi = self._instructions[shard]
           reader = array_record_module.ArrayRecordReader(
-              os.fspath(fi.filename), options='readahead_buffer_size:0',
+              os.fspath(fi.filename),
+              options='readahead_buffer_size:0',
               file_reader_buffer_size=32768,
           )
           # A truncated shard can open "successfully" with no records and then return empty
@@ -298,7 +301,9 @@ class RecordSource:
     try:
       raw = self._reader(shard).read([position])[0]
     except Exception as e:  # the C++ reader raises RuntimeError / OSError with riegeli messages
-      raise self.error_at(index, f'cannot read the record (truncated or corrupt shard?): {e}') from e
+      raise self.error_at(
+          index, f'cannot read the record (truncated or corrupt shard?): {e}'
+      ) from e
     if not raw:
       raise self.error_at(index, 'empty record (truncated or corrupt shard?)')
     return raw
@@ -321,7 +326,12 @@ class RecordSource:
     except ValueError as e:
       raise self.error_at(index, str(e)) from e
     return Record(
-        index, item_id, caption, np.asarray(ex['text_ids'], np.int32), codes, int(ex['fps']),
+        index,
+        item_id,
+        caption,
+        np.asarray(ex['text_ids'], np.int32),
+        codes,
+        int(ex['fps']),
         attributes,
     )
 
@@ -413,7 +423,8 @@ def _verify_shard(
     found = reader.num_records() if reader.ok() else 0
     if found != expected:
       why = (
-          'file truncated or corrupt' if found < expected
+          'file truncated or corrupt'
+          if found < expected
           else 'the file does not match dataset_info.json (written by another prepare?)'
       )
       raise RecordError(f'{where}: {expectation}, {found} readable: {why}; {_REBUILD}')

@@ -102,8 +102,9 @@ class Attributes:
     _check(self.size, SIZES, 'size')
     if self.direction is None:
       if self.speed is not None:
-        raise ValueError(f'Attributes.speed={self.speed!r}: a static shape (direction=None) has '
-                         'speed=None')
+        raise ValueError(
+            f'Attributes.speed={self.speed!r}: a static shape (direction=None) has ' 'speed=None'
+        )
     else:
       _check(self.direction, DIRECTIONS, 'direction')
       _check(self.speed, SPEEDS, 'speed')

@@ -108,7 +108,8 @@ def read_captions(root: str | pathlib.Path, captions: str) -> list[tuple[str, di
     names = set(reader.fieldnames or ())
     if 'path' not in names or not names & {'caption', 'text'}:
       raise SourceError(
-          f'{path}: CSV header {reader.fieldnames} needs a "path" and a "caption" (or "text") column'
+          f'{path}: CSV header {reader.fieldnames} needs a "path" and a "caption" (or "text") '
+          'column'
       )
     for row in reader:
       rows.append((f'{path}:{reader.line_num}', row))

@@ -67,9 +67,14 @@ def evaluate(
   videos, records = [], []
   for start in range(0, len(prompts), batch_size):
     batch = prompts[start : start + batch_size]
-    request = sampling.Request([text_tokenizer.encode(p.caption) for p in batch],
-                               num_frames=clip.frames, height=latent, width=latent,
-                               duration=clip.duration, fps=clip.fps)
+    request = sampling.Request(
+        [text_tokenizer.encode(p.caption) for p in batch],
+        num_frames=clip.frames,
+        height=latent,
+        width=latent,
+        duration=clip.duration,
+        fps=clip.fps,
+    )
     samples = sampler.generate(request, seed=seed + start)
     for i, (prompt, codes) in enumerate(zip(batch, samples.frames)):
       video = visual_tokenizer.decode(codes)
@@ -83,14 +88,16 @@ def evaluate(
       if write_mp4:
         video_io.write_mp4(out / f'{name}.mp4', video_io.upscale(video, scale), clip.fps)
       reading = analyzer.read(video)
-      records.append(dict(
-          prompt=prompt.caption,
-          attributes=dataclasses.asdict(prompt.attributes),
-          video=f'{name}.mp4' if write_mp4 else f'{name}.gif',
-          gif=f'{name}.gif',
-          reference=f'{name}_ref.gif',
-          reading=dataclasses.asdict(reading),
-      ))
+      records.append(
+          dict(
+              prompt=prompt.caption,
+              attributes=dataclasses.asdict(prompt.attributes),
+              video=f'{name}.mp4' if write_mp4 else f'{name}.gif',
+              gif=f'{name}.gif',
+              reference=f'{name}_ref.gif',
+              reading=dataclasses.asdict(reading),
+          )
+      )
     if progress is not None:
       progress(len(batch))
   scores = analyzer.score(videos, [p.attributes for p in prompts])
@@ -106,10 +113,15 @@ def evaluate(
 
 def format_table(scores: dict[str, float], chance: bool = True) -> str:
   """A small Markdown table of accuracies (with chance levels for the synthetic attributes)."""
-  levels = {'colour': 1 / len(synthetic.COLOURS), 'shape': 1 / len(synthetic.SHAPES),
-            'direction': 1 / len(synthetic.DIRECTIONS)}
-  lines = ['| attribute | accuracy |' + (' chance |' if chance else ''),
-           '|---|---|' + ('---|' if chance else '')]
+  levels = {
+      'colour': 1 / len(synthetic.COLOURS),
+      'shape': 1 / len(synthetic.SHAPES),
+      'direction': 1 / len(synthetic.DIRECTIONS),
+  }
+  lines = [
+      '| attribute | accuracy |' + (' chance |' if chance else ''),
+      '|---|---|' + ('---|' if chance else ''),
+  ]
   for name, value in scores.items():
     row = f'| {name} | {value:.3f} |'
     if chance:

@@ -69,9 +69,11 @@ def read(video: np.ndarray, min_motion: float = 0.05) -> Reading:
   visible = [t for t in range(len(mask)) if mask[t].sum() >= _MIN_PIXELS]
   direction = None
   if len(visible) >= 2:
+
     def centroid(t):
       ys, xs = np.nonzero(mask[t])
       return np.array([xs.mean(), ys.mean()])
+
     dx, dy = (centroid(visible[-1]) - centroid(visible[0])) / min(video.shape[1:3])
     if max(abs(dx), abs(dy)) >= min_motion:
       if abs(dx) >= abs(dy):

@@ -39,20 +39,26 @@ class ProbeResult:
 
   def as_dict(self) -> dict[str, list[float | None]]:
     """Plain lists for JSON, None where nothing was scored."""
-    return {k: [None if np.isnan(v) else v for v in vals]
-            for k, vals in dataclasses.asdict(self).items()}
+    return {
+        k: [None if np.isnan(v) else v for v in vals]
+        for k, vals in dataclasses.asdict(self).items()
+    }
 
   def format_table(self) -> str:
-    lines = ['| frame | history hidden | history shown | object, hidden | object, shown |',
-             '|---|---|---|---|---|']
+    lines = [
+        '| frame | history hidden | history shown | object, hidden | object, shown |',
+        '|---|---|---|---|---|',
+    ]
     for t, row in enumerate(zip(self.hidden, self.shown, self.object_hidden, self.object_shown)):
       lines.append(f'| {t} | ' + ' | '.join(f'{v:.3f}' for v in row) + ' |')
     return '\n'.join(lines)
 
 
 def _batch(items, vocab: Vocab, duration: int, fps: int) -> np.ndarray:
-  built = [layout.build_item(text, list(codes), vocab, duration=duration, fps=fps).tokens
-           for text, codes in items]
+  built = [
+      layout.build_item(text, list(codes), vocab, duration=duration, fps=fps).tokens
+      for text, codes in items
+  ]
   return layout.pad_batch(built, vocab)
 
 
@@ -80,8 +86,9 @@ def history_probe(
     is_code = (tokens >= vocab.visual_offset) & (tokens < vocab.visual_end)
     frame = np.where(is_code, layout.frame_index(tokens, vocab), -1)  # of each code, else -1
     # Background code of each (clip, frame): its most frequent code.
-    background = np.asarray([[np.bincount(f.ravel()).argmax() for f in codes]
-                             for _, codes in chunk])
+    background = np.asarray(
+        [[np.bincount(f.ravel()).argmax() for f in codes] for _, codes in chunk]
+    )
     target = np.where(is_code, tokens - vocab.visual_offset, 0)
 
     def cross_entropy(masked):
@@ -104,5 +111,6 @@ def history_probe(
     with np.errstate(invalid='ignore', divide='ignore'):
       return [float(v) for v in sums[condition, part] / counts[part]]
 
-  return ProbeResult(mean('hidden', 'all'), mean('shown', 'all'),
-                     mean('hidden', 'object'), mean('shown', 'object'))
+  return ProbeResult(
+      mean('hidden', 'all'), mean('shown', 'all'), mean('hidden', 'object'), mean('shown', 'object')
+  )

@@ -31,8 +31,13 @@ _MASK_VALUE = kernels.MASK_VALUE
 # The Pallas GPU and splash TPU kernels are verified in interpret mode only (no accelerator has
 # run them yet), so 'auto' keeps the portable blockwise kernel there until they are measured on
 # hardware; select 'pallas_gpu' / 'splash_tpu' explicitly to use them.
-AUTO_IMPL = {'cpu': 'blockwise', 'gpu': 'blockwise', 'cuda': 'blockwise', 'rocm': 'blockwise',
-             'tpu': 'blockwise'}
+AUTO_IMPL = {
+    'cpu': 'blockwise',
+    'gpu': 'blockwise',
+    'cuda': 'blockwise',
+    'rocm': 'blockwise',
+    'tpu': 'blockwise',
+}
 _AUTO_DENSE_MAX_KEYS = {'cpu': 384}
 
 
@@ -73,7 +78,7 @@ def dense_attention(
   lk, kv_heads = k.shape[1], k.shape[2]
   q = q.reshape(b, lq, kv_heads, n // kv_heads, d)
   scores = jnp.einsum('bqkgd,bskd->bkgqs', q, k, preferred_element_type=jnp.float32)
-  scores = scores * (d ** -0.5)
+  scores = scores * (d**-0.5)
   mask = span_mask(q_spans, lk, q_segment_ids, kv_segment_ids)
   scores = jnp.where(mask[:, None, None], scores, _MASK_VALUE)
   probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
@@ -109,9 +114,9 @@ def _per_shard(kernel, q, k, v, q_spans, q_segment_ids, kv_segment_ids):
   kv_heads = parallel.logical_to_spec(('act_kv_heads',), k.shape[2:3], mesh)[0]
   heads = heads if heads == kv_heads else None
   act, rows = P(batch, None, heads, None), P(batch, None)
-  return jax.shard_map(kernel, mesh=mesh, in_specs=(act, act, act, rows, rows, rows),
-                       out_specs=act, check_vma=False)(
-                           q, k, v, q_spans, q_segment_ids, kv_segment_ids)
+  return jax.shard_map(
+      kernel, mesh=mesh, in_specs=(act, act, act, rows, rows, rows), out_specs=act, check_vma=False
+  )(q, k, v, q_spans, q_segment_ids, kv_segment_ids)
 
 
 def attend(q, k, v, q_spans, q_segment_ids=None, kv_segment_ids=None, *, impl: str = 'dense'):
@@ -133,13 +138,16 @@ def attend(q, k, v, q_spans, q_segment_ids=None, kv_segment_ids=None, *, impl: s
     return blockwise_attention(*args)
   if impl == 'pallas_gpu':
     from lumos_jax.model.kernels import pallas_gpu  # pylint: disable=g-import-not-at-top
+
     return _per_shard(pallas_gpu.pallas_attention, *args)
   if impl == 'splash_tpu':
     if q.shape[1] != k.shape[1]:
       return blockwise_attention(*args)
     from lumos_jax.model.kernels import splash_tpu  # pylint: disable=g-import-not-at-top
+
     return _per_shard(splash_tpu.splash_attention, *args)
   if impl == 'cudnn':
     from lumos_jax.model.kernels import cudnn  # pylint: disable=g-import-not-at-top
+
     return cudnn.cudnn_attention(*args)
   raise ValueError(f'unknown attention implementation {impl!r}')

@@ -74,7 +74,9 @@ class ModelConfig:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - fields)
     if unknown:
-      raise ValueError(f'unknown model config keys {unknown}; expected a subset of {sorted(fields)}')
+      raise ValueError(
+          f'unknown model config keys {unknown}; expected a subset of {sorted(fields)}'
+      )
     return cls(**dict(d))
 
   @property
@@ -101,8 +103,17 @@ class ModelConfig:
     def fail(field: str, msg: str):
       raise ValueError(f'model.{field}={getattr(self, field)!r}: {msg}')
 
-    for field in ('vocab_size', 'embed_dim', 'num_layers', 'num_heads', 'num_kv_heads',
-                  'head_dim', 'mlp_dim', 'q_norm_groups', 'k_norm_groups'):
+    for field in (
+        'vocab_size',
+        'embed_dim',
+        'num_layers',
+        'num_heads',
+        'num_kv_heads',
+        'head_dim',
+        'mlp_dim',
+        'q_norm_groups',
+        'k_norm_groups',
+    ):
       value = getattr(self, field)
       if not isinstance(value, int) or value <= 0:
         fail(field, 'must be a positive integer')
@@ -115,8 +126,11 @@ class ModelConfig:
     if self.rope_variant not in ROPE_VARIANTS:
       fail('rope_variant', f'expected one of {ROPE_VARIANTS}')
     if self.rope_variant != '1d' and self.head_dim % 32:
-      fail('head_dim', f'must be a multiple of 32 with rope_variant={self.rope_variant!r} '
-           '(the 3-D channel allocation works on groups of 16 frequencies)')
+      fail(
+          'head_dim',
+          f'must be a multiple of 32 with rope_variant={self.rope_variant!r} '
+          '(the 3-D channel allocation works on groups of 16 frequencies)',
+      )
     if self.head_dim % 2:
       fail('head_dim', 'must be even for RoPE')
     if self.rope_theta <= 0:
@@ -133,4 +147,3 @@ class ModelConfig:
     for field in ('rms_norm_eps', 'qk_norm_eps', 'init_std'):
       if getattr(self, field) <= 0:
         fail(field, 'must be positive')
-

@@ -221,7 +221,9 @@ class Decoder(nnx.Module):
   def logits(self, hidden: jax.Array) -> jax.Array:
     """float32 logits [..., vocab_size] from final hidden states."""
     out = jnp.einsum(
-        '...d,dv->...v', hidden, self.lm_head[...].astype(hidden.dtype),
+        '...d,dv->...v',
+        hidden,
+        self.lm_head[...].astype(hidden.dtype),
         preferred_element_type=jnp.float32,
     )
     if out.ndim == 3:

@@ -31,7 +31,9 @@ def logits(model: Decoder, tokens, vocab: Vocab) -> jax.Array:
   if tokens.ndim != 2:
     raise ValueError(f'tokens must be [B, L], got shape {tokens.shape}')
   if tokens.size and (tokens.min() < 0 or tokens.max() >= model.config.vocab_size):
-    raise ValueError(f'token ids must lie in [0, {model.config.vocab_size}), got '
-                     f'[{tokens.min()}, {tokens.max()}]')
+    raise ValueError(
+        f'token ids must lie in [0, {model.config.vocab_size}), got '
+        f'[{tokens.min()}, {tokens.max()}]'
+    )
   graphdef, state = nnx.split(model)
   return _logits(graphdef, state, prepare_inputs(tokens, vocab, model.config))

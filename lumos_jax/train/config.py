@@ -115,8 +115,9 @@ class TrainConfig(_Section):
       self._fail('eval_batches', 'must be >= 1')
     if self.max_nonfinite_in_a_row < 1:
       self._fail('max_nonfinite_in_a_row', 'must be >= 1')
-    if self.profile_steps and (len(self.profile_steps) != 2
-                               or not 1 <= self.profile_steps[0] <= self.profile_steps[1]):
+    if self.profile_steps and (
+        len(self.profile_steps) != 2 or not 1 <= self.profile_steps[0] <= self.profile_steps[1]
+    ):
       self._fail('profile_steps', 'expected () or (first, last) with 1 <= first <= last')
 
 

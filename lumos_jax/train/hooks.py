@@ -91,15 +91,20 @@ class _Window:
   def means(self, last: Mapping[str, Any]) -> dict:
     """The averaged metrics (the last step's own values if every step was skipped)."""
     if not self.steps:
-      return {'loss': last['loss'], 'grad_norm': last['grad_norm'], 'mask_ratio': last['mask_ratio'],
-              'frame_losses': frame_list(last['frame_losses'], last['frame_counts']),
-              'num_targets': last['num_targets']}
+      return {
+          'loss': last['loss'],
+          'grad_norm': last['grad_norm'],
+          'mask_ratio': last['mask_ratio'],
+          'frame_losses': frame_list(last['frame_losses'], last['frame_counts']),
+          'num_targets': last['num_targets'],
+      }
     return {
         'loss': self.loss_sum / max(self.targets, 1.0),
         'grad_norm': self.grad_norm / self.steps,
         'mask_ratio': self.mask_ratio / self.steps,
-        'frame_losses': frame_list(self.frame_sum / np.maximum(self.frame_count, 1),
-                                   self.frame_count),
+        'frame_losses': frame_list(
+            self.frame_sum / np.maximum(self.frame_count, 1), self.frame_count
+        ),
         'num_targets': int(self.targets),
     }
 
@@ -109,8 +114,9 @@ class LogMetrics(Hook):
   the window's averages, learning rate and throughput to metrics.jsonl, TensorBoard and the
   console. The first step of a run includes compilation and is not timed."""
 
-  def __init__(self, writer: metrics_lib.MetricsWriter, every: int, num_steps: int,
-               max_frames: int):
+  def __init__(
+      self, writer: metrics_lib.MetricsWriter, every: int, num_steps: int, max_frames: int
+  ):
     self.writer, self.every, self.num_steps, self.max_frames = writer, every, num_steps, max_frames
     self.last_record: dict | None = None
     self._reset(None)
@@ -167,8 +173,7 @@ class HeldOutEval(Hook):
       frame_sum = frame_sum + np.asarray(out['frame_losses'], np.float64) * counts
       frame_count = frame_count + counts
     metrics['eval_loss'] = total / max(targets, 1.0)
-    metrics['eval_frame_losses'] = frame_list(frame_sum / np.maximum(frame_count, 1),
-                                              frame_count)
+    metrics['eval_frame_losses'] = frame_list(frame_sum / np.maximum(frame_count, 1), frame_count)
     return None
 
 
@@ -197,14 +202,20 @@ class NonFiniteGuard(Hook):
     self.in_a_row += 1
     self.total += 1
     metrics['skipped_total'] = self.total
-    logging.warning('step %d: non-finite loss %s / grad norm %s: update skipped (%d in a row)',
-                    step, metrics['loss'], metrics['grad_norm'], self.in_a_row)
+    logging.warning(
+        'step %d: non-finite loss %s / grad norm %s: update skipped (%d in a row)',
+        step,
+        metrics['loss'],
+        metrics['grad_norm'],
+        self.in_a_row,
+    )
     if self.in_a_row < self.max_in_a_row:
       return None
     self.message = (
         f'{self.in_a_row} updates in a row had a non-finite loss or gradient (last at step '
         f'{step}); they were skipped and checkpoint {step} holds the last finite params. '
-        'Lower optim.learning_rate or check the data, then resume with the same workdir.')
+        'Lower optim.learning_rate or check the data, then resume with the same workdir.'
+    )
     return 'nonfinite'
 
 
@@ -258,8 +269,14 @@ class Checkpointing(Hook):
   """Every `every` steps and at the last one; at the end of the run, whatever stopped it, a
   blocking save of the final step (a no-op when that step is saved already)."""
 
-  def __init__(self, checkpointer: checkpoint_lib.Checkpointer, every: int, num_steps: int,
-               data_iterator: Any, config: Any):
+  def __init__(
+      self,
+      checkpointer: checkpoint_lib.Checkpointer,
+      every: int,
+      num_steps: int,
+      data_iterator: Any,
+      config: Any,
+  ):
     self.checkpointer, self.every, self.num_steps = checkpointer, every, num_steps
     self.data_iterator, self.config = data_iterator, config
 

@@ -67,9 +67,15 @@ class RunResult:
 # -----------------------------------------------------------------------------------------------
 
 
-def train(state: Any, step_fn: Callable, batches: Iterator[Mapping[str, jax.Array]],
-          hooks: Sequence[hooks_lib.Hook], *, start_step: int, num_steps: int) -> tuple[Any, int,
-                                                                                         str]:
+def train(
+    state: Any,
+    step_fn: Callable,
+    batches: Iterator[Mapping[str, jax.Array]],
+    hooks: Sequence[hooks_lib.Hook],
+    *,
+    start_step: int,
+    num_steps: int,
+) -> tuple[Any, int, str]:
   """Steps from `start_step` to `num_steps`, calling every hook after every step.
 
   Returns (state, step reached, why it stopped: 'done', or the first stop reason a hook gave).
@@ -107,6 +113,7 @@ class _DefaultData:
     """Prepared on first use (synthetic) or by `prepare` (user data); every shard of every split
     is checked against dataset_info.json, so a truncated one is named before step 1."""
     from lumos_jax.data import prepare, records  # pylint: disable=g-import-not-at-top
+
     path = prepare.ensure_prepared(data, vocab)
     records.verify_shards(records.builder_dir(path / 'records'))
     return path
@@ -114,6 +121,7 @@ class _DefaultData:
   @staticmethod
   def make_iterator(data, vocab, **kwargs):
     from lumos_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+
     return pipeline.make_iterator(data, vocab, **kwargs)
 
 
@@ -138,8 +146,7 @@ def _global_batches(local: Iterator[Mapping[str, Any]], sharding: NamedSharding,
     for key in _BATCH_KEYS:
       if key not in batch:
         raise ValueError(f'data iterator batch has keys {sorted(batch)}; expected {_BATCH_KEYS}')
-      out[key] = jax.make_array_from_process_local_data(sharding,
-                                                        np.asarray(batch[key], np.int32))
+      out[key] = jax.make_array_from_process_local_data(sharding, np.asarray(batch[key], np.int32))
     if first:
       _check_batch(out, mesh)
       first = False
@@ -150,22 +157,30 @@ def _check_batch(batch: Mapping[str, jax.Array], mesh) -> None:
   shards = mesh.shape['data'] * mesh.shape['fsdp']
   size = batch['tokens'].shape[0]
   if size % shards:
-    raise ValueError(f'global batch size {size} is not divisible by data x fsdp = {shards} '
-                     f'(mesh {dict(mesh.shape)}); change data.batch_size or mesh.shape')
+    raise ValueError(
+        f'global batch size {size} is not divisible by data x fsdp = {shards} '
+        f'(mesh {dict(mesh.shape)}); change data.batch_size or mesh.shape'
+    )
 
 
-def _restore_or_init(config: config_lib.Config, settings: StepSettings, mesh, checkpointer,
-                     train_iter):
+def _restore_or_init(
+    config: config_lib.Config, settings: StepSettings, mesh, checkpointer, train_iter
+):
   """The resume order of the module docstring. Returns (state, shardings, start_step)."""
   abstract, shardings = abstract_train_state(settings.model, settings.tx, config.seed, mesh)
   restored = checkpointer.restore(abstract, train_iter)
   if restored is not None:
-    logging.info('resuming from checkpoint %d in %s%s', restored.step, checkpointer.directory,
-                 '' if restored.data_restored else ' (data iterator restarted)')
+    logging.info(
+        'resuming from checkpoint %d in %s%s',
+        restored.step,
+        checkpointer.directory,
+        '' if restored.data_restored else ' (data iterator restarted)',
+    )
     _log_config_changes(restored.config, config.raw)
     return restored.state, shardings, int(restored.step)
-  logging.info('no checkpoint in %s: initialising from seed %d', checkpointer.directory,
-               config.seed)
+  logging.info(
+      'no checkpoint in %s: initialising from seed %d', checkpointer.directory, config.seed
+  )
   _, state, created = create_train_state(settings.model, settings.tx, seed=config.seed, mesh=mesh)
   if jax.tree.structure(created) != jax.tree.structure(shardings):
     raise AssertionError('abstract_train_state and create_train_state disagree on the state tree')
@@ -188,8 +203,9 @@ def _log_config_changes(saved: Mapping | None, now: Mapping) -> None:
   now, before = _flatten(json.loads(json.dumps(now))), _flatten(saved)
   for key in sorted(set(now) | set(before)):
     if before.get(key) != now.get(key):
-      logging.info('config changed since the checkpoint: %s: %r -> %r', key, before.get(key),
-                   now.get(key))
+      logging.info(
+          'config changed since the checkpoint: %s: %r -> %r', key, before.get(key), now.get(key)
+      )
 
 
 class _HeldOut:
@@ -202,21 +218,27 @@ class _HeldOut:
   def __call__(self) -> Iterator[dict[str, jax.Array]]:
     if self._iterator is None:
       self._iterator = self._data.make_iterator(
-          self._config.data, self._config.vocab, split=self._config.train.eval_split,
-          seed=self._config.seed, process_index=jax.process_index(),
-          process_count=jax.process_count())
+          self._config.data,
+          self._config.vocab,
+          split=self._config.train.eval_split,
+          seed=self._config.seed,
+          process_index=jax.process_index(),
+          process_count=jax.process_count(),
+      )
       self._start = self._iterator.get_state()
     else:
       self._iterator.set_state(self._start)
     for _ in range(self._config.train.eval_batches):
       batch = next(self._iterator)
-      yield {k: jax.make_array_from_process_local_data(self._sharding,
-                                                       np.asarray(batch[k], np.int32))
-             for k in _BATCH_KEYS}
+      yield {
+          k: jax.make_array_from_process_local_data(self._sharding, np.asarray(batch[k], np.int32))
+          for k in _BATCH_KEYS
+      }
 
 
-def run(config: Any, workdir: str | pathlib.Path, *, hooks: Sequence[Callable] = (),
-        data: Any = None) -> RunResult:
+def run(
+    config: Any, workdir: str | pathlib.Path, *, hooks: Sequence[Callable] = (), data: Any = None
+) -> RunResult:
   """Trains `config` in `workdir`, resuming from its checkpoints. See the module docstring.
 
   Args:
@@ -237,43 +259,67 @@ def run(config: Any, workdir: str | pathlib.Path, *, hooks: Sequence[Callable] =
 
   settings = StepSettings.create(config)
   mesh = parallel.make_mesh(config.mesh.shape)
-  logging.info('mesh %s over %d devices in %d process(es)', dict(mesh.shape), mesh.size,
-               jax.process_count())
+  logging.info(
+      'mesh %s over %d devices in %d process(es)', dict(mesh.shape), mesh.size, jax.process_count()
+  )
   batch_sharding = parallel.batch_sharding(mesh)
   version_dir = _prepare_data(config, data)
   if jax.process_index() == 0:
     run_dir.write(workdir, config, version_dir)
-  train_iter = data.make_iterator(config.data, config.vocab, split='train', seed=config.seed,
-                                  process_index=jax.process_index(),
-                                  process_count=jax.process_count())
-  checkpointer = checkpoint_lib.Checkpointer(workdir / CHECKPOINT_DIR, max_to_keep=cc.max_to_keep,
-                                             async_save=cc.async_save)
+  train_iter = data.make_iterator(
+      config.data,
+      config.vocab,
+      split='train',
+      seed=config.seed,
+      process_index=jax.process_index(),
+      process_count=jax.process_count(),
+  )
+  checkpointer = checkpoint_lib.Checkpointer(
+      workdir / CHECKPOINT_DIR, max_to_keep=cc.max_to_keep, async_save=cc.async_save
+  )
   state, shardings, start_step = _restore_or_init(config, settings, mesh, checkpointer, train_iter)
-  writer = metrics_lib.MetricsWriter(workdir, num_steps=tc.num_steps, start_step=start_step,
-                                     enabled=jax.process_index() == 0,
-                                     progress_bar=tc.progress_bar)
+  writer = metrics_lib.MetricsWriter(
+      workdir,
+      num_steps=tc.num_steps,
+      start_step=start_step,
+      enabled=jax.process_index() == 0,
+      progress_bar=tc.progress_bar,
+  )
   guard = hooks_lib.NonFiniteGuard(tc.max_nonfinite_in_a_row)
   log = hooks_lib.LogMetrics(writer, tc.log_every, tc.num_steps, config.loss.max_frames)
   all_hooks: list[hooks_lib.Hook] = []
   if tc.eval_every:
     eval_step = compile_eval_step(settings, mesh, shardings)
-    all_hooks.append(hooks_lib.HeldOutEval(eval_step, _HeldOut(config, data, batch_sharding),
-                                           tc.eval_every))
-  all_hooks += [guard, log, hooks_lib.Checkpointing(checkpointer, cc.every_steps, tc.num_steps,
-                                                    train_iter, config.raw)]
+    all_hooks.append(
+        hooks_lib.HeldOutEval(eval_step, _HeldOut(config, data, batch_sharding), tc.eval_every)
+    )
+  all_hooks += [
+      guard,
+      log,
+      hooks_lib.Checkpointing(checkpointer, cc.every_steps, tc.num_steps, train_iter, config.raw),
+  ]
   if tc.profile_steps:
     all_hooks.append(hooks_lib.Profile(*tc.profile_steps, workdir / 'profile'))
   all_hooks += [hooks_lib.Callback(fn, checkpointer) for fn in hooks]
   all_hooks.append(hooks_lib.Preemption(writer))  # last: sees a signal sent by an earlier hook
   try:
     _, step, stopped = train(
-        state, compile_train_step(settings, mesh, shardings),
-        _global_batches(train_iter, batch_sharding, mesh), all_hooks,
-        start_step=start_step, num_steps=tc.num_steps)
+        state,
+        compile_train_step(settings, mesh, shardings),
+        _global_batches(train_iter, batch_sharding, mesh),
+        all_hooks,
+        start_step=start_step,
+        num_steps=tc.num_steps,
+    )
   finally:
     writer.close()
     checkpointer.close()
   if stopped == 'nonfinite':
     raise NonFiniteLossError(guard.message)
-  return RunResult(step=step, stopped=stopped, start_step=start_step,
-                   skipped_updates=guard.total, last_record=log.last_record)
+  return RunResult(
+      step=step,
+      stopped=stopped,
+      start_step=start_step,
+      skipped_updates=guard.total,
+      last_record=log.last_record,
+  )

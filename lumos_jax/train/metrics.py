@@ -53,8 +53,10 @@ def read_events(logdir: str | pathlib.Path) -> list[tuple[str, int, float]]:
     from tensorboard.backend.event_processing import event_file_loader
     from tensorboard.util import tensor_util
   except ImportError as e:
-    raise ImportError('read_events needs the `tensorboard` package: '
-                      "pip install tensorboard (or lumos-jax[test])") from e
+    raise ImportError(
+        'read_events needs the `tensorboard` package: '
+        'pip install tensorboard (or lumos-jax[test])'
+    ) from e
   out = []
   for path in sorted(pathlib.Path(logdir).glob('events.out.tfevents.*')):
     # EventFileLoader migrates legacy `simple_value` scalars to scalar tensors, as TensorBoard
@@ -119,8 +121,15 @@ class MetricsWriter:
     progress_bar: show a tqdm bar (on terminals only).
   """
 
-  def __init__(self, workdir: str | pathlib.Path, *, num_steps: int, start_step: int = 0,
-               enabled: bool = True, progress_bar: bool = True):
+  def __init__(
+      self,
+      workdir: str | pathlib.Path,
+      *,
+      num_steps: int,
+      start_step: int = 0,
+      enabled: bool = True,
+      progress_bar: bool = True,
+  ):
     self.enabled = enabled
     self.num_steps = num_steps
     self._file = self._tb = self._bar = None
@@ -137,13 +146,20 @@ class MetricsWriter:
     # purge_step makes TensorBoard hide what a crashed run logged past its last checkpoint (the
     # resumed run logs those steps again, from start_step + 1).
     self._tb = tensorboardX.SummaryWriter(
-        str(workdir / TENSORBOARD_DIR), flush_secs=_TENSORBOARD_FLUSH_SECS,
+        str(workdir / TENSORBOARD_DIR),
+        flush_secs=_TENSORBOARD_FLUSH_SECS,
         filename_suffix=f'.{time.time_ns()}.{os.getpid()}',
-        purge_step=start_step + 1 if start_step else None)
+        purge_step=start_step + 1 if start_step else None,
+    )
     # disable=None: tqdm turns itself off when stderr is not a terminal (log files stay clean).
-    self._bar = tqdm.tqdm(total=num_steps, initial=start_step,
-                          disable=None if progress_bar else True,
-                          dynamic_ncols=True, unit='step', file=sys.stderr)
+    self._bar = tqdm.tqdm(
+        total=num_steps,
+        initial=start_step,
+        disable=None if progress_bar else True,
+        dynamic_ncols=True,
+        unit='step',
+        file=sys.stderr,
+    )
 
   def advance(self, n: int = 1) -> None:
     if self._bar is not None:

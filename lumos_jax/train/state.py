@@ -53,8 +53,9 @@ def create_train_state(
   return graphdef, TrainState(step, params, opt_state, rng), shardings
 
 
-def abstract_train_state(config: ModelConfig, tx: optax.GradientTransformation, seed: int,
-                         mesh: jax.sharding.Mesh) -> tuple[TrainState, TrainState]:
+def abstract_train_state(
+    config: ModelConfig, tx: optax.GradientTransformation, seed: int, mesh: jax.sharding.Mesh
+) -> tuple[TrainState, TrainState]:
   """(abstract state, shardings) as `create_train_state(..., mesh=mesh)` builds them.
 
   Nothing is allocated: a restore reads a checkpoint straight into these shardings.
@@ -62,8 +63,16 @@ def abstract_train_state(config: ModelConfig, tx: optax.GradientTransformation, 
   _, params = nnx.split(nnx.eval_shape(lambda: create_model(config, seed)), nnx.Param)
   opt_state = jax.eval_shape(tx.init, params)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  shardings = TrainState(replicated, parallel.state_shardings(params, mesh),
-                         parallel.state_shardings(opt_state, mesh), replicated)
-  abstract = TrainState(jax.ShapeDtypeStruct((), jnp.int32), params, opt_state,
-                        jax.eval_shape(lambda: jax.random.PRNGKey(seed)))
+  shardings = TrainState(
+      replicated,
+      parallel.state_shardings(params, mesh),
+      parallel.state_shardings(opt_state, mesh),
+      replicated,
+  )
+  abstract = TrainState(
+      jax.ShapeDtypeStruct((), jnp.int32),
+      params,
+      opt_state,
+      jax.eval_shape(lambda: jax.random.PRNGKey(seed)),
+  )
   return checkpoint.abstract_like(abstract, shardings), shardings

@@ -48,10 +48,18 @@ class StepSettings:
   @classmethod
   def create(cls, config: Config) -> StepSettings:
     """The step of a parsed config: its model, vocabulary, optimizer, masking and loss."""
-    graphdef, _ = nnx.split(nnx.eval_shape(lambda: create_model(config.model, config.seed)),
-                            nnx.Param)
-    return cls(graphdef, config.model, make_optimizer(config.optim),
-               learning_rate_schedule(config.optim), config.vocab, config.ardf, config.loss)
+    graphdef, _ = nnx.split(
+        nnx.eval_shape(lambda: create_model(config.model, config.seed)), nnx.Param
+    )
+    return cls(
+        graphdef,
+        config.model,
+        make_optimizer(config.optim),
+        learning_rate_schedule(config.optim),
+        config.vocab,
+        config.ardf,
+        config.loss,
+    )
 
 
 def _loss(settings: StepSettings, params, batch: Batch, key: jax.Array):
@@ -59,7 +67,11 @@ def _loss(settings: StepSettings, params, batch: Batch, key: jax.Array):
   s = settings
   labels = batch['labels']
   mask = ardf.training_mask(
-      key, labels, s.vocab, mask_type=s.ardf.mask_type, schedule_name=s.ardf.schedule,
+      key,
+      labels,
+      s.vocab,
+      mask_type=s.ardf.mask_type,
+      schedule_name=s.ardf.schedule,
       min_masking_rate=s.ardf.min_masking_rate,
   )
   inputs, targets = ardf.apply_mask(batch['tokens'], labels, mask, s.vocab)
@@ -67,8 +79,13 @@ def _loss(settings: StepSettings, params, batch: Batch, key: jax.Array):
   model = nnx.merge(s.graphdef, params)
   hidden, _ = model(x)
   out = loss_lib.masked_visual_cross_entropy(
-      hidden, model.lm_head[...], targets, layout.frame_index(inputs, s.vocab), s.vocab,
-      max_frames=s.loss.max_frames, chunk_size=s.loss.chunk_size,
+      hidden,
+      model.lm_head[...],
+      targets,
+      layout.frame_index(inputs, s.vocab),
+      s.vocab,
+      max_frames=s.loss.max_frames,
+      chunk_size=s.loss.chunk_size,
       z_loss_weight=s.loss.z_loss_weight,
   )
   return out.loss, (out, mask, x.segment_ids)
@@ -82,14 +99,18 @@ def train_step(settings: StepSettings, state: TrainState, batch: Batch) -> tuple
   """
   s = settings
   key = jax.random.fold_in(state.rng, state.step)
-  grads, (out, mask, segment_ids) = jax.grad(
-      functools.partial(_loss, s), has_aux=True)(state.params, batch, key)
+  grads, (out, mask, segment_ids) = jax.grad(functools.partial(_loss, s), has_aux=True)(
+      state.params, batch, key
+  )
   updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   grad_norm = optax.tree.norm(grads)
   finite = jnp.isfinite(out.loss) & jnp.isfinite(grad_norm)
-  params, opt_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
-                                   (params, opt_state), (state.params, state.opt_state))
+  params, opt_state = jax.tree.map(
+      lambda new, old: jnp.where(finite, new, old),
+      (params, opt_state),
+      (state.params, state.opt_state),
+  )
   maskable = ardf.maskable_positions(batch['labels'], s.vocab)
   metrics = {
       'loss': out.loss,
@@ -111,12 +132,17 @@ def eval_step(settings: StepSettings, state: TrainState, batch: Batch) -> dict:
   """Held-out loss under a fixed mask key: the forward pass and loss only, no gradients."""
   key = jax.random.fold_in(state.rng, _EVAL_SALT)
   _, (out, _, _) = _loss(settings, state.params, batch, key)
-  return {'loss': out.loss, 'frame_losses': out.frame_losses, 'frame_counts': out.frame_counts,
-          'num_targets': out.num_targets}
+  return {
+      'loss': out.loss,
+      'frame_losses': out.frame_losses,
+      'frame_counts': out.frame_counts,
+      'num_targets': out.num_targets,
+  }
 
 
-def _jit(fn: Callable, mesh: jax.sharding.Mesh | None, state_shardings: Any, *,
-         train: bool) -> Callable:
+def _jit(
+    fn: Callable, mesh: jax.sharding.Mesh | None, state_shardings: Any, *, train: bool
+) -> Callable:
   """`fn(state, batch)` under jit: the one place that decides shardings and donation.
 
   Train steps donate the state (updated in place) and return it with its shardings; eval steps
@@ -140,14 +166,16 @@ def _jit(fn: Callable, mesh: jax.sharding.Mesh | None, state_shardings: Any, *,
   return run
 
 
-def compile_train_step(settings: StepSettings, mesh: jax.sharding.Mesh | None = None,
-                       state_shardings: Any = None) -> Callable:
+def compile_train_step(
+    settings: StepSettings, mesh: jax.sharding.Mesh | None = None, state_shardings: Any = None
+) -> Callable:
   """`train_step` under jit with the state donated; sharded over `mesh` when given (the state
   keeps `state_shardings`, from `create_train_state`)."""
   return _jit(functools.partial(train_step, settings), mesh, state_shardings, train=True)
 
 
-def compile_eval_step(settings: StepSettings, mesh: jax.sharding.Mesh | None = None,
-                      state_shardings: Any = None) -> Callable:
+def compile_eval_step(
+    settings: StepSettings, mesh: jax.sharding.Mesh | None = None, state_shardings: Any = None
+) -> Callable:
   """`eval_step` under jit, sharded like `compile_train_step`; nothing is donated."""
   return _jit(functools.partial(eval_step, settings), mesh, state_shardings, train=False)

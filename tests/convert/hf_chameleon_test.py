@@ -28,8 +28,15 @@ def _hf_config(**kw):
       rope_parameters={'rope_type': 'default', 'rope_theta': 10000.0},
       model_parallel_size=1,
       vocabulary_map={},  # no IMGIMG* names: the HF head suppresses no logit columns
-      vq_config=dict(base_channels=32, channel_multiplier=[1, 1], num_res_blocks=1, embed_dim=8,
-                     latent_channels=8, num_embeddings=16, resolution=16),  # small, ignored
+      vq_config=dict(
+          base_channels=32,
+          channel_multiplier=[1, 1],
+          num_res_blocks=1,
+          embed_dim=8,
+          latent_channels=8,
+          num_embeddings=16,
+          resolution=16,
+      ),  # small, ignored
       **kw,
   )
 
@@ -66,8 +73,9 @@ def _our_logits(model, config, tokens):
   b, length = tokens.shape
   text = np.broadcast_to(np.arange(length, dtype=np.int32), (b, length))
   zeros = np.zeros_like(text)
-  positions = layout.Positions(text=text, t=zeros, h=zeros, w=zeros,
-                               is_visual=np.zeros((b, length), bool))
+  positions = layout.Positions(
+      text=text, t=zeros, h=zeros, w=zeros, is_visual=np.zeros((b, length), bool)
+  )
   cos, sin = rope_cos_sin(positions, config.head_dim, config.rope_theta, config.rope_variant)
   inputs = Inputs(jnp.asarray(tokens, jnp.int32), cos, sin, spans=jnp.asarray(text))  # causal
   hidden, _ = model(inputs)
@@ -92,7 +100,8 @@ def test_logits_match_transformers_with_biases():
   ours, config = load_hf_chameleon(_state_dict(model), cfg.to_dict(), rope_variant='1d')
   assert config.attention_bias and config.mlp_bias
   np.testing.assert_allclose(
-      _our_logits(ours, config, tokens), _hf_logits(model, tokens), rtol=0, atol=1e-4)
+      _our_logits(ours, config, tokens), _hf_logits(model, tokens), rtol=0, atol=1e-4
+  )
 
 
 @pytest.mark.parametrize('mp', [1, 2])
@@ -105,12 +114,14 @@ def test_official_qk_norm_layout(mp):
     for name, p in model.named_parameters():
       if '_norm.' in name and 'self_attn' in name:
         official = (1.0 if name.endswith('weight') else 0.0) + 0.5 * torch.randn(
-            mp, HEAD_DIM, generator=gen)
+            mp, HEAD_DIM, generator=gen
+        )
         state[name] = official
         p.copy_(official.repeat_interleave(p.shape[0] // mp, dim=0))  # HF: rows [a, a, b, b]
   expected = _hf_logits(model, tokens)
   ours, config = load_hf_chameleon(
-      state, {**cfg.to_dict(), 'model_parallel_size': mp}, rope_variant='1d')
+      state, {**cfg.to_dict(), 'model_parallel_size': mp}, rope_variant='1d'
+  )
   assert (config.q_norm_groups, config.k_norm_groups) == (mp, mp)
   np.testing.assert_allclose(_our_logits(ours, config, tokens), expected, rtol=0, atol=1e-4)
 
@@ -120,7 +131,11 @@ def test_config_fields(hf):
   d = {**cfg.to_dict(), 'hidden_size': 128, 'mm_rope': True, 'rope_theta': 5e5}
   config = model_config_from_hf(d, q_norm_groups=2)
   assert (config.embed_dim, config.num_heads, config.num_kv_heads, config.head_dim) == (
-      128, HEADS, KV_HEADS, 32)
+      128,
+      HEADS,
+      KV_HEADS,
+      32,
+  )
   # v5 `rope_parameters` wins over a stray top-level rope_theta
   assert (config.rope_variant, config.rope_theta, config.q_norm_groups) == ('mm', 10000.0, 2)
   legacy = {k: v for k, v in cfg.to_dict().items() if k != 'rope_parameters'}  # v4 style
@@ -128,13 +143,16 @@ def test_config_fields(hf):
   assert (config.rope_theta, config.rope_variant, config.num_kv_heads) == (5e5, '1d', HEADS)
 
 
-@pytest.mark.parametrize('field, value', [
-    ('hidden_act', 'gelu'),
-    ('swin_norm', True),
-    ('tie_word_embeddings', True),
-    ('rope_scaling', {'type': 'linear', 'factor': 2.0}),
-    ('rope_parameters', {'rope_type': 'linear', 'rope_theta': 1e4, 'factor': 2.0}),
-])
+@pytest.mark.parametrize(
+    'field, value',
+    [
+        ('hidden_act', 'gelu'),
+        ('swin_norm', True),
+        ('tie_word_embeddings', True),
+        ('rope_scaling', {'type': 'linear', 'factor': 2.0}),
+        ('rope_parameters', {'rope_type': 'linear', 'rope_theta': 1e4, 'factor': 2.0}),
+    ],
+)
 def test_unsupported_config_names_field(hf, field, value):
   cfg, _, _ = hf
   with pytest.raises(ValueError, match=field):

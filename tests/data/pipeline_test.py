@@ -89,7 +89,7 @@ def test_given_frames_have_no_loss():
   ends = np.flatnonzero(item.tokens == VOCAB.image_end)
   # Everything up to the end of the second frame (prompt, video header, frames 0-1) has no loss.
   assert (item.labels[: ends[1] + 1] == IGNORE).all()
-  np.testing.assert_array_equal(item.labels[starts[2]:], item.tokens[starts[2]:])
+  np.testing.assert_array_equal(item.labels[starts[2] :], item.tokens[starts[2] :])
 
 
 def test_cfg_text_only_starts_at_video_start():
@@ -123,8 +123,13 @@ def test_cfg_dropout_rate_is_about_ten_percent():
 
 
 def test_image_item_is_t2i():
-  item = pipeline.make_item(_record(num_frames=1, fps=1), 4, 1, np.random.default_rng(0),
-                            _settings(masking_modes=('video_next_frame',), num_given_frames=1))
+  item = pipeline.make_item(
+      _record(num_frames=1, fps=1),
+      4,
+      1,
+      np.random.default_rng(0),
+      _settings(masking_modes=('video_next_frame',), num_given_frames=1),
+  )
   expected = layout.t2i_item(_record().text_ids, np.zeros((4, 4), np.int32), VOCAB)
   np.testing.assert_array_equal(item.tokens, expected.tokens)
   np.testing.assert_array_equal(item.labels, expected.labels)
@@ -134,8 +139,9 @@ def test_prompt_template():
   from lumos_jax.tokenizers import text  # pylint: disable=g-import-not-at-top
 
   tok = text.ByteTokenizer(VOCAB)
-  s = _settings(prompt_template='{frames} frames at {fps} fps, {resolution}: {caption}',
-                text_tokenizer=tok)
+  s = _settings(
+      prompt_template='{frames} frames at {fps} fps, {resolution}: {caption}', text_tokenizer=tok
+  )
   item = pipeline.make_item(_record(), 4, 1, np.random.default_rng(0), s)
   assert tok.decode(layout.parse_video(item.tokens, VOCAB).text) == (
       '4 frames at 4 fps, 32x32: a red circle'
@@ -189,16 +195,24 @@ def _assert_same(a, b):
 @jax.jit
 def _derived_in_jit(tokens, labels):
   """What the train step derives from a batch: positions, spans, padding, maskable positions."""
-  return (layout.mm_rope_positions(tokens, VOCAB), layout.attention_spans(tokens, VOCAB),
-          layout.segment_ids(tokens, VOCAB), ardf.maskable_positions(labels, VOCAB))
+  return (
+      layout.mm_rope_positions(tokens, VOCAB),
+      layout.attention_spans(tokens, VOCAB),
+      layout.segment_ids(tokens, VOCAB),
+      ardf.maskable_positions(labels, VOCAB),
+  )
 
 
 def _assert_layout_agrees(batch):
   """The metadata the step computes in jit from a batch equals the numpy computation, and
   padding changes nothing for the real tokens of a row (the same values as the unpadded row)."""
   tokens, labels = batch['tokens'], batch['labels']
-  host = (layout.mm_rope_positions(tokens, VOCAB), layout.attention_spans(tokens, VOCAB),
-          layout.segment_ids(tokens, VOCAB), layout.frame_content(labels, VOCAB))
+  host = (
+      layout.mm_rope_positions(tokens, VOCAB),
+      layout.attention_spans(tokens, VOCAB),
+      layout.segment_ids(tokens, VOCAB),
+      layout.frame_content(labels, VOCAB),
+  )
   jax.tree.map(np.testing.assert_array_equal, _derived_in_jit(tokens, labels), host)
   positions, spans, segments, maskable = host
   for j, n in enumerate(segments.sum(-1)):
@@ -347,9 +361,15 @@ def test_process_batch_divisibility(tiny, sections):
 def _rows(source):
   for i in range(len(source)):
     r = source[i]
-    yield dict(id=r.id, caption=r.caption, text_ids=r.text_ids, codes=r.codes.reshape(-1).copy(),
-               grid=np.asarray(r.codes.shape, np.int32), fps=np.int32(r.fps),
-               attributes=r.attributes)
+    yield dict(
+        id=r.id,
+        caption=r.caption,
+        text_ids=r.text_ids,
+        codes=r.codes.reshape(-1).copy(),
+        grid=np.asarray(r.codes.shape, np.int32),
+        fps=np.int32(r.fps),
+        attributes=r.attributes,
+    )
 
 
 def _with_bad_record(config, sections, tmp_path, bad_index):
@@ -371,8 +391,9 @@ def test_bad_record_raises_or_is_counted_and_skipped(tiny, sections, tmp_path, c
   config = _with_bad_record(tiny, sections, tmp_path, bad_index=5)
   config.data.shuffle = False
   it = _iterator(config, sections)
-  with pytest.raises(records.RecordError,
-                     match=r'array_record-00000-of-00001: record 5 \(item 5 .*visual code 999'):
+  with pytest.raises(
+      records.RecordError, match=r'array_record-00000-of-00001: record 5 \(item 5 .*visual code 999'
+  ):
     next(it)
   config.data.on_bad_item = 'skip'
   before = pipeline.skip_counts().get('train', 0)

@@ -31,8 +31,12 @@ def test_records_hold_the_synthetic_items(tiny, sections):
   ds = tfds.data_source('lumos_items', data_dir=str(out / 'records'), split='train')
   assert len(ds) == 112
   source = prepare.record_source(d, vocab, 'train')
-  for i, kind, j, frames, fps in ((0, 'video', 0, 4, 4), (95, 'video', 95, 4, 4),
-                                  (96, 'image', 0, 1, 1), (111, 'image', 15, 1, 1)):
+  for i, kind, j, frames, fps in (
+      (0, 'video', 0, 4, 4),
+      (95, 'video', 95, 4, 4),
+      (96, 'image', 0, 1, 1),
+      (111, 'image', 15, 1, 1),
+  ):
     ex = synthetic.example(j, d.seed, 'train', frames=frames, size=d.size, fps=fps)
     r = source[i]
     assert r.id == f'train/{kind}/{j:06d}' and r.caption == ex.caption and r.fps == fps
@@ -82,8 +86,7 @@ def test_prepare_is_idempotent_and_versioned(tmp_path, caplog, make_tiny, sectio
   assert prepare.prepare(*sections(config), force=True) == second
 
 
-def test_a_new_generator_version_is_a_new_data_version(tmp_path, monkeypatch, make_tiny,
-                                                       sections):
+def test_a_new_generator_version_is_a_new_data_version(tmp_path, monkeypatch, make_tiny, sections):
   data, vocab = sections(make_tiny(tmp_path))
   before = prepare.data_version(data, vocab)
   monkeypatch.setattr(synthetic, 'GENERATOR_VERSION', synthetic.GENERATOR_VERSION + 1)
@@ -128,13 +131,16 @@ def test_config_errors(tmp_path, make_tiny, sections):
     sections(config)
   config = make_tiny(tmp_path)
   config.data.source = 'web'
-  with pytest.raises(errors.ConfigError,
-                     match=r"config\.data\.source='web': expected one of \('synthetic', 'user'\)"):
+  with pytest.raises(
+      errors.ConfigError,
+      match=r"config\.data\.source='web': expected one of \('synthetic', 'user'\)",
+  ):
     sections(config)
   config = make_tiny(tmp_path)
   config.data.placement = 'diagonal'
-  with pytest.raises(errors.ConfigError,
-                     match=r"config\.data\.placement='diagonal': expected one of \['random'"):
+  with pytest.raises(
+      errors.ConfigError, match=r"config\.data\.placement='diagonal': expected one of \['random'"
+  ):
     sections(config)
   assert not list(tmp_path.iterdir())  # nothing half-written
 
@@ -150,10 +156,21 @@ def test_caption_too_long_is_a_named_error(tmp_path, make_tiny, sections):
 
 def test_command_line(tmp_path):
   out = subprocess.run(
-      [sys.executable, '-m', 'lumos_jax', 'prepare', '--config=configs/tiny.py',
-       f'--config.data.dir={tmp_path}', '--config.data.num_train=8',
-       '--config.data.num_train_images=0', '--config.data.tokenizer.fit_items=4'],
-      cwd=ROOT, capture_output=True, text=True, check=False,
+      [
+          sys.executable,
+          '-m',
+          'lumos_jax',
+          'prepare',
+          '--config=configs/tiny.py',
+          f'--config.data.dir={tmp_path}',
+          '--config.data.num_train=8',
+          '--config.data.num_train_images=0',
+          '--config.data.tokenizer.fit_items=4',
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      check=False,
       env=dict(os.environ, JAX_PLATFORMS='cpu'),
   )
   assert out.returncode == 0, out.stderr
@@ -162,5 +179,11 @@ def test_command_line(tmp_path):
   version = pathlib.Path(last.removeprefix('data ready in '))
   assert version.parent == tmp_path and (version / 'meta.json').is_file()
   assert 'tokenizing train' in out.stderr  # the progress bar
-  assert len(records.RecordSource(records.builder_dir(version / 'records'), 'train',
-                                  records.Checks(codebook_size=64))) == 8
+  assert (
+      len(
+          records.RecordSource(
+              records.builder_dir(version / 'records'), 'train', records.Checks(codebook_size=64)
+          )
+      )
+      == 8
+  )

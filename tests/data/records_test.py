@@ -38,8 +38,9 @@ def _example(i, *, grid=(2, 4, 4), caption=None, text_ids=None, codes=None, fps=
 
 
 def _write(tmp_path, examples, num_shards=None, split='train'):
-  directory = records.write(tmp_path / 'rec', {split: lambda: iter(examples)},
-                            num_shards=num_shards)
+  directory = records.write(
+      tmp_path / 'rec', {split: lambda: iter(examples)}, num_shards=num_shards
+  )
   return directory
 
 
@@ -135,7 +136,10 @@ def test_missing_shard_names_the_file(tmp_path):
         (dict(codes=np.full(32, -1)), r'visual code -1 .* outside'),
         (dict(text_ids=[VOCAB.byte_offset, 10_000]), r'text id 10000 at position 1'),
         (dict(text_ids=[VOCAB.byte_offset, VOCAB.sep]), r'text id 1 at position 1 .*special'),
-        (dict(caption=b'\xff\xfe not utf-8', text_ids=[VOCAB.byte_offset]), r'caption is not UTF-8'),
+        (
+            dict(caption=b'\xff\xfe not utf-8', text_ids=[VOCAB.byte_offset]),
+            r'caption is not UTF-8',
+        ),
         (dict(text_ids=[VOCAB.byte_offset] * 65), r'caption has 65 tokens.*max_text_tokens=64'),
         (dict(fps=0), r'fps=0'),
     ],
@@ -165,7 +169,8 @@ def _write_splits(tmp_path):
   train = [_example(i) for i in range(20)]
   heldout = [_example(100 + i) for i in range(16)]
   return records.write(
-      tmp_path / 'rec', {'train': lambda: iter(train), 'heldout': lambda: iter(heldout)},
+      tmp_path / 'rec',
+      {'train': lambda: iter(train), 'heldout': lambda: iter(heldout)},
       num_shards=2,
   )
 
@@ -195,7 +200,9 @@ def test_verify_shards_reports_truncated_heldout_shard(tmp_path, keep):
   shard = _shard(directory, 'heldout', 1)
   _truncate(shard, keep)
   error = _verify_error(
-      directory, shard, 'heldout',
+      directory,
+      shard,
+      'heldout',
       r': 8 records expected \(dataset_info\.json\), 0 readable: file truncated or corrupt; ',
       r'prepare .*--force',
   )

@@ -10,7 +10,6 @@ import pytest
 from lumos_jax.data import synthetic
 from lumos_jax.data.synthetic import Attributes
 
-
 IMAGE_XY = {'left': (-1, 0), 'right': (1, 0), 'up': (0, -1), 'down': (0, 1)}  # rows grow down
 
 
@@ -57,8 +56,9 @@ def test_train_split_never_shows_held_out_combos(frames):
   seen = {e.attributes.combo for e in train}
   assert not seen & held
   assert len(seen) == len(synthetic.combos('train', static=frames == 1))  # all of them, by 600
-  assert {e.attributes.combo for e in synthetic.generate(60, seed=0, split='heldout',
-                                                           frames=frames)} == held
+  assert {
+      e.attributes.combo for e in synthetic.generate(60, seed=0, split='heldout', frames=frames)
+  } == held
 
 
 def test_render_square_by_hand():
@@ -154,7 +154,10 @@ def test_placement_decides_where_the_path_lies():
 def test_captions_name_the_attributes_and_vary():
   examples = synthetic.generate(120, seed=2)
   direction_words = {
-      'left': ('left',), 'right': ('right',), 'up': ('up', 'top'), 'down': ('down', 'bottom')
+      'left': ('left',),
+      'right': ('right',),
+      'up': ('up', 'top'),
+      'down': ('down', 'bottom'),
   }
   for e in examples:
     text, a = e.caption.lower(), e.attributes

@@ -32,11 +32,22 @@ def _clip(frames, height, width, seed):
 def _folder(tmp_path, captions='captions.jsonl', rows=None):
   root = tmp_path / 'media'
   (root / 'clips').mkdir(parents=True, exist_ok=True)
-  clips = {'a.mp4': (10, 32, 32, 8), 'b.mp4': (16, 48, 64, 16), 'c.mp4': (9, 32, 32, 4),
-           'd.mp4': (3, 32, 32, 4)}
+  clips = {
+      'a.mp4': (10, 32, 32, 8),
+      'b.mp4': (16, 48, 64, 16),
+      'c.mp4': (9, 32, 32, 4),
+      'd.mp4': (3, 32, 32, 4),
+  }
   for name, (frames, h, w, fps) in clips.items():
-    iio.mimwrite(root / 'clips' / name, _clip(frames, h, w, len(name) + frames), fps=fps,
-                 format='FFMPEG', codec='libx264', macro_block_size=1, quality=9)
+    iio.mimwrite(
+        root / 'clips' / name,
+        _clip(frames, h, w, len(name) + frames),
+        fps=fps,
+        format='FFMPEG',
+        codec='libx264',
+        macro_block_size=1,
+        quality=9,
+    )
   iio.imwrite(root / 'still.png', _clip(1, 40, 40, 3)[0])
   if rows is None:
     rows = [
@@ -89,11 +100,15 @@ def test_prepare_user_folder(tmp_path, make_tiny, sections, kind):
     root = _folder(tmp_path)
     captions = 'captions.jsonl'
   else:
-    root = _folder(tmp_path, 'captions.csv', 'path,caption,split\n'
-                   'clips/a.mp4,a square moving right,train\n'
-                   'clips/b.mp4,"a wide clip, cropped",\n'
-                   'still.png,a still square,train\n'
-                   'clips/c.mp4,held out clip,heldout\n')
+    root = _folder(
+        tmp_path,
+        'captions.csv',
+        'path,caption,split\n'
+        'clips/a.mp4,a square moving right,train\n'
+        'clips/b.mp4,"a wide clip, cropped",\n'
+        'still.png,a still square,train\n'
+        'clips/c.mp4,held out clip,heldout\n',
+    )
     captions = 'captions.csv'
   data, vocab = sections(_config(make_tiny, tmp_path, root, captions))
   out = prepare.prepare(data, vocab)
@@ -126,15 +141,19 @@ def test_changed_file_makes_a_new_version(tmp_path, make_tiny, sections):
 @pytest.mark.parametrize(
     'row, pattern',
     [
-        ({'path': 'clips/missing.mp4', 'caption': 'x'},
-         r'captions.jsonl:2: file .*clips/missing.mp4 not found'),
-        ({'path': 'clips/a.mp4', 'caption': 17},
-         r'captions.jsonl:2: caption of clips/a.mp4 must be non-empty text, got int 17'),
+        (
+            {'path': 'clips/missing.mp4', 'caption': 'x'},
+            r'captions.jsonl:2: file .*clips/missing.mp4 not found',
+        ),
+        (
+            {'path': 'clips/a.mp4', 'caption': 17},
+            r'captions.jsonl:2: caption of clips/a.mp4 must be non-empty text, got int 17',
+        ),
         ({'path': 'clips/a.mp4', 'caption': None}, r'captions.jsonl:2: caption .* got NoneType'),
         ({'path': 'clips/a.mp4', 'caption': ['a', 'b']}, r'captions.jsonl:2: caption .* got list'),
         ({'path': 'clips/a.mp4', 'caption': '  '}, r'captions.jsonl:2: caption .* non-empty'),
         ('{"path": "clips/a.mp4", ', r'captions.jsonl:2: not a JSON object'),
-        ({'path': 'notes.txt', 'caption': 'x'}, r"captions.jsonl:2: notes.txt has an unsupported"),
+        ({'path': 'notes.txt', 'caption': 'x'}, r'captions.jsonl:2: notes.txt has an unsupported'),
         ({'path': 'clips/a.mp4', 'caption': 'x', 'split': 'test'}, r"split 'test'"),
         ({'caption': 'x'}, r'captions.jsonl:2: "path" must be a non-empty string'),
     ],
@@ -149,9 +168,14 @@ def test_bad_captions_entry_is_named(tmp_path, make_tiny, sections, row, pattern
 
 
 def test_bad_media_is_named(tmp_path, make_tiny, sections):
-  root = _folder(tmp_path, rows=[{'path': 'clips/a.mp4', 'caption': 'fine'},
-                                 {'path': 'clips/broken.mp4', 'caption': 'broken'},
-                                 {'path': 'clips/d.mp4', 'caption': 'too short'}])
+  root = _folder(
+      tmp_path,
+      rows=[
+          {'path': 'clips/a.mp4', 'caption': 'fine'},
+          {'path': 'clips/broken.mp4', 'caption': 'broken'},
+          {'path': 'clips/d.mp4', 'caption': 'too short'},
+      ],
+  )
   (root / 'clips' / 'broken.mp4').write_bytes(b'not a video')
   config = _config(make_tiny, tmp_path, root)
   with pytest.raises(SourceError, match=r'captions.jsonl:2 \(clips/broken.mp4\): cannot decode'):
@@ -163,8 +187,9 @@ def test_bad_media_is_named(tmp_path, make_tiny, sections):
   assert meta['splits']['train']['num_items'] == 1
   assert len(meta['skipped']) == 2
   assert re.search(r'clips/broken.mp4.*cannot decode', meta['skipped'][0])
-  assert re.search(r'clips/d.mp4.*video has 3 frames at 4 fps; 4 frames at 4 fps need 4',
-                   meta['skipped'][1])
+  assert re.search(
+      r'clips/d.mp4.*video has 3 frames at 4 fps; 4 frames at 4 fps need 4', meta['skipped'][1]
+  )
 
 
 def test_captions_file_problems(tmp_path, make_tiny, sections):

@@ -15,12 +15,29 @@ def test_evaluate_writes_samples_and_scores(tmp_path):
   clip = adherence.Clip(frames=2, size=16, fps=2, duration=1)
   examples = synthetic.generate(3, seed=1, split='heldout', frames=2, size=16, fps=2)
   tokenizer = PatchVQ.fit([e.video for e in examples], codebook_size=32, patch_size=8, iters=2)
-  model = create_model(ModelConfig(vocab_size=vocab.size, embed_dim=32, num_layers=1,
-                                   num_heads=1, num_kv_heads=1, head_dim=32, mlp_dim=64))
+  model = create_model(
+      ModelConfig(
+          vocab_size=vocab.size,
+          embed_dim=32,
+          num_layers=1,
+          num_heads=1,
+          num_kv_heads=1,
+          head_dim=32,
+          mlp_dim=64,
+      )
+  )
   prompts = [adherence.Prompt(e.caption, e.attributes) for e in examples]
-  scores = adherence.evaluate(model, vocab, ByteTokenizer(vocab), tokenizer, prompts, clip,
-                              sampling.SamplingConfig(steps=2, cfg_scale=3.0),
-                              out_dir=tmp_path, batch_size=2)
+  scores = adherence.evaluate(
+      model,
+      vocab,
+      ByteTokenizer(vocab),
+      tokenizer,
+      prompts,
+      clip,
+      sampling.SamplingConfig(steps=2, cfg_scale=3.0),
+      out_dir=tmp_path,
+      batch_size=2,
+  )
   assert set(scores) == {'colour', 'shape', 'direction', 'overall'}
   assert all(0.0 <= v <= 1.0 for v in scores.values())
   records = [json.loads(line) for line in (tmp_path / 'samples.jsonl').read_text().splitlines()]

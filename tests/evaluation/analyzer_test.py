@@ -24,8 +24,10 @@ def test_random_videos_score_near_chance():
   examples = synthetic.generate(300, seed=4, frames=4, size=32, fps=4)
   noise = [rng.integers(0, 256, e.video.shape, dtype=np.uint8) for e in examples]
   # patch-token noise: blocks of random palette-like colours, as random codes decode to
-  blocks = [np.kron(rng.integers(0, 256, (4, 4, 4, 3)), np.ones((1, 8, 8, 1))).astype(np.uint8)
-            for _ in examples]
+  blocks = [
+      np.kron(rng.integers(0, 256, (4, 4, 4, 3)), np.ones((1, 8, 8, 1))).astype(np.uint8)
+      for _ in examples
+  ]
   for videos in (noise, blocks):
     result = analyzer.score(videos, [e.attributes for e in examples])
     assert result['colour'] < 1 / 7 + 0.1, result
@@ -41,8 +43,12 @@ def test_bad_shape_is_reported():
 
 def test_shape_is_the_majority_over_frames_and_ties_go_to_the_earliest():
   def clip(shapes):
-    frames = [synthetic.render(synthetic.Attributes(s, 'red', None, None, start=(0.5, 0.5)),
-                               frames=1, size=32)[0] for s in shapes]
+    frames = [
+        synthetic.render(
+            synthetic.Attributes(s, 'red', None, None, start=(0.5, 0.5)), frames=1, size=32
+        )[0]
+        for s in shapes
+    ]
     return np.stack(frames)
 
   assert analyzer.read(clip(['square', 'circle', 'circle'])).shape == 'circle'

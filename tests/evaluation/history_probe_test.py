@@ -1,5 +1,5 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""History probe: hand-computed cross-entropies, frame 0 has no history, later frames never count."""
+"""History probe: hand-made cross-entropies; frame 0 has no history; later frames never count."""
 
 import json
 
@@ -19,8 +19,18 @@ T = 3
 
 @pytest.fixture(scope='module')
 def model():
-  return create_model(ModelConfig(vocab_size=V.size, embed_dim=32, num_layers=2, num_heads=2,
-                                  num_kv_heads=1, head_dim=32, mlp_dim=64), seed=1)
+  return create_model(
+      ModelConfig(
+          vocab_size=V.size,
+          embed_dim=32,
+          num_layers=2,
+          num_heads=2,
+          num_kv_heads=1,
+          head_dim=32,
+          mlp_dim=64,
+      ),
+      seed=1,
+  )
 
 
 def _clips(seed=0, num=3):
@@ -52,13 +62,15 @@ def test_probe_matches_a_hand_computation(model):
   clips = _clips()
   result = history_probe.history_probe(model, V, clips, duration=1, fps=T, batch_size=2)
   for t in range(T):
-    for shown, (column, object_column) in ((False, (result.hidden, result.object_hidden)),
-                                           (True, (result.shown, result.object_shown))):
+    for shown, (column, object_column) in (
+        (False, (result.hidden, result.object_hidden)),
+        (True, (result.shown, result.object_shown)),
+    ):
       ces = [_by_hand(model, text, codes, t, shown) for text, codes in clips]
-      np.testing.assert_allclose(column[t], np.mean(np.concatenate([c for c, _ in ces])),
-                                 rtol=1e-5)
-      np.testing.assert_allclose(object_column[t], np.mean(np.concatenate([o for _, o in ces])),
-                                 rtol=1e-5)
+      np.testing.assert_allclose(column[t], np.mean(np.concatenate([c for c, _ in ces])), rtol=1e-5)
+      np.testing.assert_allclose(
+          object_column[t], np.mean(np.concatenate([o for _, o in ces])), rtol=1e-5
+      )
   # Frame 0 has no history; a random model's later frames do depend on it.
   assert result.hidden[0] == result.shown[0]
   assert all(result.hidden[t] != result.shown[t] for t in range(1, T))
@@ -84,5 +96,6 @@ def test_table_json_and_errors(model):
   with pytest.raises(ValueError, match='at least one clip'):
     history_probe.history_probe(model, V, [], duration=1, fps=T)
   with pytest.raises(ValueError, match=r'same number of frames, got \[2, 3\]'):
-    history_probe.history_probe(model, V, plain + [(plain[0][0], np.zeros((2, H, W), int))],
-                                duration=1, fps=T)
+    history_probe.history_probe(
+        model, V, plain + [(plain[0][0], np.zeros((2, H, W), int))], duration=1, fps=T
+    )

@@ -20,8 +20,14 @@ import pytest
 
 from lumos_jax import layout
 from lumos_jax import vocab as vocab_lib
-from lumos_jax.model import (ModelConfig, attention, create_model, init_cache, logits,
-                             prepare_inputs)
+from lumos_jax.model import (
+    ModelConfig,
+    attention,
+    create_model,
+    init_cache,
+    logits,
+    prepare_inputs,
+)
 from lumos_jax.model.kernels import blockwise, cudnn, pallas_gpu, splash_tpu
 
 V = vocab_lib.demo(codebook_size=64)
@@ -35,8 +41,11 @@ def _tokens(frame_causal=True):
   items = []
   for text, frames, (h, w) in ((b'a red dot', 3, (3, 3)), (b'two blue squares', 2, (4, 4))):
     codes = [rng.integers(0, V.codebook_size, (h, w)) for _ in range(frames)]
-    items.append(layout.build_item([V.byte_offset + c for c in text], codes, V,
-                                   duration=frames, fps=1).tokens)
+    items.append(
+        layout.build_item(
+            [V.byte_offset + c for c in text], codes, V, duration=frames, fps=1
+        ).tokens
+    )
   tokens = np.full((2, max(map(len, items)) + 5), V.pad, np.int32)
   for i, item in enumerate(items):
     tokens[i, : len(item)] = item
@@ -46,8 +55,12 @@ def _tokens(frame_causal=True):
 
 def _qkv(lq, lk, seed=0, batch=2):
   ks = jax.random.split(jax.random.key(seed), 4)
-  return (jax.random.normal(ks[0], (batch, lq, N, D)), jax.random.normal(ks[1], (batch, lk, K, D)),
-          jax.random.normal(ks[2], (batch, lk, K, D)), jax.random.normal(ks[3], (batch, lq, N, D)))
+  return (
+      jax.random.normal(ks[0], (batch, lq, N, D)),
+      jax.random.normal(ks[1], (batch, lk, K, D)),
+      jax.random.normal(ks[2], (batch, lk, K, D)),
+      jax.random.normal(ks[3], (batch, lq, N, D)),
+  )
 
 
 def _value_and_grads(fn, q, k, v, cotangent, *mask_args):
@@ -77,8 +90,9 @@ def _cache_call(length=40, cache_size=64, start=20, chunk=12):
   return q, k, v, ct, spans
 
 
-@pytest.mark.parametrize('frame_causal,block_q,block_k',
-                         [(True, 16, 16), (False, 7, 13), (True, None, None)])
+@pytest.mark.parametrize(
+    'frame_causal,block_q,block_k', [(True, 16, 16), (False, 7, 13), (True, None, None)]
+)
 def test_blockwise_matches_dense(frame_causal, block_q, block_k):
   spans, seg = _tokens(frame_causal)
   q, k, v, ct = _qkv(spans.shape[1], spans.shape[1])
@@ -92,8 +106,10 @@ def test_blockwise_kv_cache_chunk():
   _check(fn, q, k, v, ct, spans)
 
 
-@pytest.mark.parametrize('kernel', [blockwise.blockwise_attention, pallas_gpu.pallas_attention,
-                                    splash_tpu.splash_attention])
+@pytest.mark.parametrize(
+    'kernel',
+    [blockwise.blockwise_attention, pallas_gpu.pallas_attention, splash_tpu.splash_attention],
+)
 def test_kernels_need_both_segment_ids_or_neither(kernel):
   spans, seg = _tokens()
   q, k, v, _ = _qkv(spans.shape[1], spans.shape[1])
@@ -107,8 +123,10 @@ def test_no_segment_ids_is_one_segment():
   spans, _ = _tokens()
   q, k, v, _ = _qkv(spans.shape[1], spans.shape[1])
   zeros = jnp.zeros(spans.shape, jnp.int32)
-  np.testing.assert_array_equal(blockwise.blockwise_attention(q, k, v, spans),
-                                blockwise.blockwise_attention(q, k, v, spans, zeros, zeros))
+  np.testing.assert_array_equal(
+      blockwise.blockwise_attention(q, k, v, spans),
+      blockwise.blockwise_attention(q, k, v, spans, zeros, zeros),
+  )
 
 
 def test_blockwise_never_reads_key_blocks_beyond_the_spans():
@@ -139,8 +157,9 @@ def test_blockwise_memory_grows_linearly():
     q = jax.ShapeDtypeStruct((1, length, N, D), jnp.float32)
     kv = jax.ShapeDtypeStruct((1, length, K, D), jnp.float32)
     spans = jax.ShapeDtypeStruct((1, length), jnp.int32)
-    fn = lambda q, k, v, s: jnp.sum(blockwise.blockwise_attention(q, k, v, s, block_q=128,
-                                                                  block_k=128))
+    fn = lambda q, k, v, s: jnp.sum(
+        blockwise.blockwise_attention(q, k, v, s, block_q=128, block_k=128)
+    )
     compiled = jax.jit(jax.grad(fn, argnums=(0, 1, 2))).lower(q, kv, kv, spans).compile()
     return compiled.memory_analysis().temp_size_in_bytes
 
@@ -173,8 +192,11 @@ def test_splash_tpu_rejects_cache_chunks_and_attend_falls_back():
   q, k, v, _, spans = _cache_call()
   with pytest.raises(ValueError, match='self-attention only'):
     splash_tpu.splash_attention(q, k, v, spans, interpret=True)
-  np.testing.assert_allclose(attention.attend(q, k, v, spans, impl='splash_tpu'),
-                             attention.dense_attention(q, k, v, spans), **TOL)
+  np.testing.assert_allclose(
+      attention.attend(q, k, v, spans, impl='splash_tpu'),
+      attention.dense_attention(q, k, v, spans),
+      **TOL,
+  )
 
 
 def test_cudnn_path_choice():
@@ -222,19 +244,36 @@ def test_attend_dispatch_and_auto():
   with pytest.raises(ValueError, match='unknown attention implementation'):
     attention.attend(q, k, v, spans, impl='flash')
   with pytest.raises(ValueError, match='attention_impl'):
-    ModelConfig(vocab_size=V.size, embed_dim=64, num_layers=1, num_heads=4, num_kv_heads=2,
-                head_dim=32, mlp_dim=64, attention_impl='flash')
+    ModelConfig(
+        vocab_size=V.size,
+        embed_dim=64,
+        num_layers=1,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=32,
+        mlp_dim=64,
+        attention_impl='flash',
+    )
 
 
-CFG = ModelConfig(vocab_size=V.size, embed_dim=64, num_layers=2, num_heads=4, num_kv_heads=2,
-                  head_dim=32, mlp_dim=128, init_std=0.1)
+CFG = ModelConfig(
+    vocab_size=V.size,
+    embed_dim=64,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    head_dim=32,
+    mlp_dim=128,
+    init_std=0.1,
+)
 
 
 def _item_tokens():
   rng = np.random.default_rng(3)
   codes = [rng.integers(0, V.codebook_size, (3, 3)) for _ in range(3)]
-  return layout.build_item([V.byte_offset + c for c in b'a dot'], codes, V, duration=3,
-                           fps=1).tokens[None]
+  return layout.build_item(
+      [V.byte_offset + c for c in b'a dot'], codes, V, duration=3, fps=1
+  ).tokens[None]
 
 
 def test_model_logits_and_cache_path_blockwise_equal_dense():
@@ -263,6 +302,7 @@ def test_model_logits_pallas_gpu_interpret_equal_dense():
 def test_model_gradients_blockwise_under_remat_equal_dense():
   """The custom VJP inside the scanned, rematerialised layer stack gives dense's gradients."""
   from flax import nnx  # pylint: disable=g-import-not-at-top
+
   tokens = _item_tokens()
   inputs = prepare_inputs(tokens, V, CFG)
   weights = jax.random.normal(jax.random.key(0), (*tokens.shape, CFG.embed_dim))
@@ -307,6 +347,7 @@ def test_pallas_kernels_run_per_shard_on_a_mesh():
   """On a 2 (data) x 2 (tensor) mesh of fake CPU devices the kernels run under shard_map."""
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   env['XLA_FLAGS'] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
-  proc = subprocess.run([sys.executable, '-c', _SHARDED_SCRIPT], env=env, capture_output=True,
-                        text=True, timeout=300)
+  proc = subprocess.run(
+      [sys.executable, '-c', _SHARDED_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+  )
   assert proc.returncode == 0 and proc.stdout.strip().endswith('ok'), proc.stderr[-4000:]

@@ -14,8 +14,16 @@ from lumos_jax import vocab as vocab_lib
 from lumos_jax.model import ModelConfig, create_model, init_cache, logits, prepare_inputs
 
 V = vocab_lib.demo(codebook_size=64)
-CFG = ModelConfig(vocab_size=V.size, embed_dim=64, num_layers=2, num_heads=4, num_kv_heads=2,
-                  head_dim=32, mlp_dim=128, init_std=0.1)
+CFG = ModelConfig(
+    vocab_size=V.size,
+    embed_dim=64,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    head_dim=32,
+    mlp_dim=128,
+    init_std=0.1,
+)
 TEXT = [V.byte_offset + c for c in b'a red dot']
 H = W = 3
 BLOCK = H * (W + 1) + 4
@@ -48,8 +56,9 @@ def test_later_frame_never_changes_earlier_logits(model):
   for k in range(2):
     other = tokens.copy()
     later = _frame_slice(k + 1)
-    other[later.start + 3 + 1] = V.visual_offset + (tokens[later.start + 3 + 1] - V.visual_offset
-                                                    + 1) % V.codebook_size
+    other[later.start + 3 + 1] = (
+        V.visual_offset + (tokens[later.start + 3 + 1] - V.visual_offset + 1) % V.codebook_size
+    )
     changed = _changed(base, logits(model, other[None], V)[0])
     assert not changed[: later.start].any(), f'frame {k + 1} leaked into earlier positions'
     assert changed[later].all()
@@ -162,8 +171,9 @@ def test_remat_policies_give_the_same_loss_and_grads():
   for policy in ('full', 'dots', 'dots_no_batch'):
     loss, grad = _loss_and_grad(dataclasses.replace(CFG, remat_policy=policy), inputs)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), grad,
-                 ref_grad)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), grad, ref_grad
+    )
 
 
 def test_bf16_compute_with_fp32_params_is_close():

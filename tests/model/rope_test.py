@@ -68,8 +68,9 @@ def _score(variant, q, k, pos_q, pos_k, head_dim=64):
 
   def table(pos):
     text, t, h, w, vis = (jnp.asarray([v]) for v in pos)
-    return rope.rope_cos_sin(layout.Positions(text, t, h, w, vis.astype(bool)), head_dim, 1e4,
-                             variant)
+    return rope.rope_cos_sin(
+        layout.Positions(text, t, h, w, vis.astype(bool)), head_dim, 1e4, variant
+    )
 
   cq, sq = table(pos_q)
   ck, sk = table(pos_k)
@@ -93,7 +94,9 @@ def test_visual_score_is_relative_per_axis(variant):
   q, k = jax.random.normal(jax.random.key(2), (2, 64))
   base = _score(variant, q, k, (0, 14, 10, 18, 1), (0, 10, 26, 10, 1))
   for dt, dh, dw in ((4, 0, 0), (0, 8, 0), (0, 0, 16), (12, 40, 8)):
-    got = _score(variant, q, k, (0, 14 + dt, 10 + dh, 18 + dw, 1), (0, 10 + dt, 26 + dh, 10 + dw, 1))
+    got = _score(
+        variant, q, k, (0, 14 + dt, 10 + dh, 18 + dw, 1), (0, 10 + dt, 26 + dh, 10 + dw, 1)
+    )
     np.testing.assert_allclose(got, base, rtol=1e-4, atol=1e-4)
   # and each axis matters: moving only the key's w changes the score
   assert abs(_score(variant, q, k, (0, 14, 10, 18, 1), (0, 10, 26, 18, 1)) - base) > 1e-3
@@ -116,7 +119,11 @@ def test_axis_resolution_by_hand():
   # Base 100: k = 4 gives 8 * 100^(-4/16) = 2.53 (below pi); for w, k = 6 gives 8 * 100^(-6/16)
   # = 1.42. Official head_dim 128 with temporal stride 4: k = 0 and 1 turn by 4 and
   # 4 * 1e4^(-2/128) = 3.46 rad, both above pi (aliased); k = 2 gives 4 * 1e4^(-4/128) = 3.0.
-  np.testing.assert_allclose(rope.axis_resolution(32, 100.0, (1, 8, 8))[1:],
-                             [8 * 100 ** -0.25, 8 * 100 ** (-6 / 16)], rtol=1e-6)
-  np.testing.assert_allclose(rope.axis_resolution(128, 1e4, (4, 8, 8))[0],
-                             4 * 1e4 ** (-4 / 128), rtol=1e-6)
+  np.testing.assert_allclose(
+      rope.axis_resolution(32, 100.0, (1, 8, 8))[1:],
+      [8 * 100**-0.25, 8 * 100 ** (-6 / 16)],
+      rtol=1e-6,
+  )
+  np.testing.assert_allclose(
+      rope.axis_resolution(128, 1e4, (4, 8, 8))[0], 4 * 1e4 ** (-4 / 128), rtol=1e-6
+  )

@@ -3,10 +3,8 @@
 fallback to an older checkpoint, SIGTERM, the non-finite guard, and the configs it reads."""
 
 import os
-import pathlib
 import shutil
 import signal
-import sys
 
 import numpy as np
 import pytest
@@ -23,8 +21,14 @@ driver_testing.enable_compilation_cache()
 
 
 def _config(**overrides):
-  base = {'train.progress_bar': False, 'train.num_steps': 6, 'train.eval_every': 3,
-          'checkpoint.every_steps': 2, 'checkpoint.max_to_keep': 2, 'mesh.shape': (1, 1, 1)}
+  base = {
+      'train.progress_bar': False,
+      'train.num_steps': 6,
+      'train.eval_every': 3,
+      'checkpoint.every_steps': 2,
+      'checkpoint.max_to_keep': 2,
+      'mesh.shape': (1, 1, 1),
+  }
   return driver_testing.load_config('tiny', **{**base, **overrides})
 
 
@@ -85,8 +89,7 @@ def test_sigterm_saves_and_returns(tmp_path):
       os.kill(os.getpid(), signal.SIGTERM)
 
   before = signal.getsignal(signal.SIGTERM)
-  result = loop.run(_config(**{'train.num_steps': 100}), tmp_path, hooks=[preempt],
-                    data=FakeData())
+  result = loop.run(_config(**{'train.num_steps': 100}), tmp_path, hooks=[preempt], data=FakeData())
   assert result.stopped == 'preempted' and result.step == 3
   assert signal.getsignal(signal.SIGTERM) is before  # the handler is removed again
   assert checkpoint.Checkpointer(tmp_path / 'checkpoints').latest_step() == 3
@@ -94,9 +97,16 @@ def test_sigterm_saves_and_returns(tmp_path):
 
 def test_nonfinite_updates_are_skipped_then_the_run_stops(tmp_path):
   # A huge learning rate: the first update blows the params up, every later loss is not finite.
-  config = _config(**{'optim.learning_rate': 1e30, 'optim.min_learning_rate': 1e30,
-                      'optim.warmup_steps': 0, 'train.num_steps': 50,
-                      'train.max_nonfinite_in_a_row': 3, 'train.eval_every': 0})
+  config = _config(
+      **{
+          'optim.learning_rate': 1e30,
+          'optim.min_learning_rate': 1e30,
+          'optim.warmup_steps': 0,
+          'train.num_steps': 50,
+          'train.max_nonfinite_in_a_row': 3,
+          'train.eval_every': 0,
+      }
+  )
   with pytest.raises(loop.NonFiniteLossError, match='3 updates in a row .* checkpoint 4'):
     loop.run(config, tmp_path, data=FakeData())
   records = metrics_lib.read_metrics(tmp_path)
@@ -122,8 +132,9 @@ def test_batch_not_divisible_by_mesh_is_reported():
 def test_config_errors_name_the_key(tmp_path):
   config = _config()
   config.model.embed_dimm = 32
-  with pytest.raises(ConfigError, match='config.model.embed_dimm: unknown key; did you mean '
-                     'embed_dim?'):
+  with pytest.raises(
+      ConfigError, match='config.model.embed_dimm: unknown key; did you mean ' 'embed_dim?'
+  ):
     loop.run(config, tmp_path, data=FakeData())
   assert not (tmp_path / 'checkpoints').exists()
 
@@ -138,6 +149,7 @@ def test_logged_metrics_average_the_interval(tmp_path):
     targets = np.array([float(m['num_targets']) for m in window])
     losses = np.array([float(m['loss']) for m in window])
     np.testing.assert_allclose(record['loss'], (losses * targets).sum() / targets.sum(), rtol=1e-6)
-    np.testing.assert_allclose(record['grad_norm'], np.mean([m['grad_norm'] for m in window]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        record['grad_norm'], np.mean([m['grad_norm'] for m in window]), rtol=1e-6
+    )
     assert record['num_targets'] == targets.sum()

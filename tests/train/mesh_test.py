@@ -57,8 +57,7 @@ SPLIT_PARAMS = (
 NUM_STATE_LEAVES = 52
 Q_SHARD_SHAPES = {(8, 1, 1): [2, 64, 4, 32], (2, 2, 2): [2, 32, 2, 32], (1, 4, 2): [2, 16, 2, 32]}
 
-_SCRIPT = textwrap.dedent(
-    """
+_SCRIPT = textwrap.dedent("""
     import json, sys
 
     import jax
@@ -194,8 +193,7 @@ _SCRIPT = textwrap.dedent(
           'init_donated': bool(init_leaf.is_deleted()),
       }
     print(json.dumps(out))
-    """
-)
+    """)
 
 
 def _run_script() -> dict[str, Any]:
@@ -211,16 +209,23 @@ def _run_script() -> dict[str, Any]:
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-
-
-
 def _param_size(name: str) -> int:
   v, e, n, k, d, m, l = 392, 64, 4, 2, 32, 128, 2  # demo(codebook_size=64) has 392 ids
   sizes = {
-      'embedding': v * e, 'lm_head': e * v, 'final_norm': e, 'input_norm': l * e,
-      'post_attention_norm': l * e, 'q_kernel': l * e * n * d, 'k_kernel': l * e * k * d,
-      'v_kernel': l * e * k * d, 'o_kernel': l * n * d * e, 'q_norm': l * d, 'k_norm': l * d,
-      'gate_kernel': l * e * m, 'up_kernel': l * e * m, 'down_kernel': l * m * e,
+      'embedding': v * e,
+      'lm_head': e * v,
+      'final_norm': e,
+      'input_norm': l * e,
+      'post_attention_norm': l * e,
+      'q_kernel': l * e * n * d,
+      'k_kernel': l * e * k * d,
+      'v_kernel': l * e * k * d,
+      'o_kernel': l * n * d * e,
+      'q_norm': l * d,
+      'k_norm': l * d,
+      'gate_kernel': l * e * m,
+      'up_kernel': l * e * m,
+      'down_kernel': l * m * e,
   }
   return next(size for key, size in sizes.items() if f"['{key}" in name)
 

@@ -4,6 +4,7 @@
 import json
 
 import numpy as np
+
 # TensorBoard's own reader (the `test` extra): these tests check what TensorBoard will show.
 from tensorboard.backend.event_processing import event_accumulator
 
@@ -16,9 +17,17 @@ def _events(workdir):
 
 def test_writer_records_are_strict_json(tmp_path, capsys):
   writer = metrics.MetricsWriter(tmp_path, num_steps=10, progress_bar=False)
-  record = writer.write({'step': np.int32(2), 'loss': np.float32(np.nan), 'lr': np.asarray(1e-3),
-                         'frame_losses': [1.0, None], 'tokens_per_s': None, 'skipped': 1,
-                         'skipped_total': 1})
+  record = writer.write(
+      {
+          'step': np.int32(2),
+          'loss': np.float32(np.nan),
+          'lr': np.asarray(1e-3),
+          'frame_losses': [1.0, None],
+          'tokens_per_s': None,
+          'skipped': 1,
+          'skipped_total': 1,
+      }
+  )
   writer.close()
   assert record['loss'] is None and record['step'] == 2
   line = (tmp_path / metrics.METRICS_FILE).read_text()
@@ -31,11 +40,27 @@ def test_writer_records_are_strict_json(tmp_path, capsys):
 
 def test_tensorboard_scalars_tags_steps_and_values(tmp_path):
   writer = metrics.MetricsWriter(tmp_path, num_steps=10, progress_bar=False)
-  writer.write({'step': 1, 'loss': np.float32(2.5), 'lr': 1e-3, 'frame_losses': [3.0, -0.25],
-                'skipped': 0, 'note': 'text', 'finite': True})
+  writer.write(
+      {
+          'step': 1,
+          'loss': np.float32(2.5),
+          'lr': 1e-3,
+          'frame_losses': [3.0, -0.25],
+          'skipped': 0,
+          'note': 'text',
+          'finite': True,
+      }
+  )
   # Non-finite values (NaN, +-inf, also inside lists) are dropped, not written as NaN scalars.
-  writer.write({'step': 3, 'loss': float('inf'), 'grad_norm': np.float64(-np.inf),
-                'eval_loss': 1.75, 'eval_frame_losses': np.asarray([np.nan, 0.5])})
+  writer.write(
+      {
+          'step': 3,
+          'loss': float('inf'),
+          'grad_norm': np.float64(-np.inf),
+          'eval_loss': 1.75,
+          'eval_frame_losses': np.asarray([np.nan, 0.5]),
+      }
+  )
   writer.write({'step': 2**40, 'lr': np.float16(0.5)})
   writer.close()
   assert _events(tmp_path) == [
@@ -61,8 +86,9 @@ def test_resumed_writer_adds_a_file_and_tensorboard_hides_the_orphaned_steps(tmp
     second.write({'step': step, 'loss': 10.0 * step})
   second.close()
   assert len(list((tmp_path / metrics.TENSORBOARD_DIR).iterdir())) == 2
-  assert _events(tmp_path) == [('train/loss', s, v)
-                               for s, v in [(1, 1.0), (2, 2.0), (3, 3.0), (3, 30.0), (4, 40.0)]]
+  assert _events(tmp_path) == [
+      ('train/loss', s, v) for s, v in [(1, 1.0), (2, 2.0), (3, 3.0), (3, 30.0), (4, 40.0)]
+  ]
   accumulator = event_accumulator.EventAccumulator(str(tmp_path / metrics.TENSORBOARD_DIR))
   accumulator.Reload()
   shown = [(e.step, e.value) for e in accumulator.Scalars('train/loss')]
@@ -81,7 +107,15 @@ def test_disabled_writer_writes_nothing(tmp_path):
 
 
 def test_console_line():
-  record = {'step': 3, 'loss': 1.23456, 'lr': 2e-4, 'grad_norm': 0.5, 'eval_loss': 2.0,
-            'skipped_total': 0}
-  assert (metrics.console_line(record, 10) ==
-          'step 3/10 | loss 1.2346 | lr 2.00e-04 | gnorm 0.500 | heldout 2.0000')
+  record = {
+      'step': 3,
+      'loss': 1.23456,
+      'lr': 2e-4,
+      'grad_norm': 0.5,
+      'eval_loss': 2.0,
+      'skipped_total': 0,
+  }
+  assert (
+      metrics.console_line(record, 10)
+      == 'step 3/10 | loss 1.2346 | lr 2.00e-04 | gnorm 0.500 | heldout 2.0000'
+  )

@@ -8,7 +8,6 @@ The tiny config on its real data pipeline (synthetic records prepared once per m
     losses of the single-device run (float32 ulps apart: sharded reductions sum in another order).
 """
 
-import pathlib
 import signal
 import subprocess
 import sys
@@ -23,8 +22,12 @@ from lumos_jax import testing as driver_testing
 N = 8
 HALF = N // 2
 SETTINGS = {
-    'train.num_steps': N, 'train.log_every': 1, 'train.eval_every': HALF,
-    'checkpoint.every_steps': HALF, 'train.progress_bar': False, 'mesh.shape': '(-1,1,1)',
+    'train.num_steps': N,
+    'train.log_every': 1,
+    'train.eval_every': HALF,
+    'checkpoint.every_steps': HALF,
+    'train.progress_bar': False,
+    'mesh.shape': '(-1,1,1)',
 }
 MESH_LOSS_ATOL = 2e-5  # losses ~4: sharded vs single-device float32 sums, after a few updates
 
@@ -46,10 +49,19 @@ _KILL_SCRIPT = textwrap.dedent("""
 def _train(workdir, data_dir, devices=1, **overrides):
   settings = {**SETTINGS, 'data.dir': str(data_dir), **overrides}
   proc = subprocess.run(
-      [sys.executable, '-m', 'lumos_jax', 'train',
-       f'--config={driver_testing.REPO}/configs/tiny.py',
-       f'--workdir={workdir}', *driver_testing.cli_overrides(**settings)],
-      env=driver_testing.subprocess_env(devices), capture_output=True, text=True, timeout=300,
+      [
+          sys.executable,
+          '-m',
+          'lumos_jax',
+          'train',
+          f'--config={driver_testing.REPO}/configs/tiny.py',
+          f'--workdir={workdir}',
+          *driver_testing.cli_overrides(**settings),
+      ],
+      env=driver_testing.subprocess_env(devices),
+      capture_output=True,
+      text=True,
+      timeout=300,
       cwd=driver_testing.REPO,
   )
   assert proc.returncode == 0, proc.stderr[-6000:]
@@ -73,11 +85,18 @@ def test_resume(tmp_path):
 
 def _check_sigkill_and_resume_is_exact(tmp_path, data_dir, straight):
   overrides = {**SETTINGS, 'data.dir': str(data_dir), 'mesh.shape': (-1, 1, 1)}
-  script = _KILL_SCRIPT.format(kill_at=HALF + 2,
-                               half=HALF, overrides=overrides, workdir=str(tmp_path))
+  script = _KILL_SCRIPT.format(
+      kill_at=HALF + 2, half=HALF, overrides=overrides, workdir=str(tmp_path)
+  )
   tmp_path.mkdir()
-  proc = subprocess.run([sys.executable, '-c', script], env=driver_testing.subprocess_env(1),
-                        capture_output=True, text=True, timeout=300, cwd=driver_testing.REPO)
+  proc = subprocess.run(
+      [sys.executable, '-c', script],
+      env=driver_testing.subprocess_env(1),
+      capture_output=True,
+      text=True,
+      timeout=300,
+      cwd=driver_testing.REPO,
+  )
   assert proc.returncode == -signal.SIGKILL, proc.stderr[-6000:]
   assert [s for s, _ in _losses(tmp_path)] == list(range(1, HALF + 3))
   assert checkpoint.Checkpointer(tmp_path / 'checkpoints').all_steps() == [HALF]
@@ -91,8 +110,9 @@ def _check_sigkill_and_resume_is_exact(tmp_path, data_dir, straight):
   assert [s for s, _ in got] == list(range(1, HALF + 3)) + list(range(HALF + 1, N + 1))
   for step, loss in got:
     assert loss == want[step], (step, loss, want[step])
-  evals = {r['step']: r['eval_loss'] for r in metrics_lib.read_metrics(straight)
-           if 'eval_loss' in r}
+  evals = {
+      r['step']: r['eval_loss'] for r in metrics_lib.read_metrics(straight) if 'eval_loss' in r
+  }
   for r in metrics_lib.read_metrics(tmp_path):
     if 'eval_loss' in r:
       assert r['eval_loss'] == evals[r['step']]
@@ -106,10 +126,20 @@ def _check_sigkill_and_resume_is_exact(tmp_path, data_dir, straight):
 
 def _check_restore_on_a_different_mesh(tmp_path, data_dir, straight):
   no_eval = {'train.eval_every': 0}  # held-out losses are checked above; saves compiles
-  _train(tmp_path, data_dir, devices=8, **{'mesh.shape': '(2,2,2)', 'train.num_steps': HALF,
-                                            'checkpoint.every_steps': 2}, **no_eval)
-  on4 = _train(tmp_path, data_dir, devices=4, **{'mesh.shape': '(1,2,2)',
-                                                   'train.num_steps': HALF + 2}, **no_eval)
+  _train(
+      tmp_path,
+      data_dir,
+      devices=8,
+      **{'mesh.shape': '(2,2,2)', 'train.num_steps': HALF, 'checkpoint.every_steps': 2},
+      **no_eval,
+  )
+  on4 = _train(
+      tmp_path,
+      data_dir,
+      devices=4,
+      **{'mesh.shape': '(1,2,2)', 'train.num_steps': HALF + 2},
+      **no_eval,
+  )
   assert f'resuming from checkpoint {HALF} ' in on4.stderr
   on1 = _train(tmp_path, data_dir, devices=1, **{'mesh.shape': '(1,1,1)'}, **no_eval)
   assert f'resuming from checkpoint {HALF + 2} ' in on1.stderr

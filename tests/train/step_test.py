@@ -17,22 +17,43 @@ from lumos_jax.vocab import IGNORE
 
 def _setup(codebook=64, optim=None, loss=None, embed=64, **model_kw):
   vocab = vocab_lib.demo(codebook_size=codebook)
-  config = ModelConfig(vocab_size=vocab.size, embed_dim=embed, num_layers=2, num_heads=4,
-                       num_kv_heads=2, head_dim=32, mlp_dim=2 * embed, **model_kw)
+  config = ModelConfig(
+      vocab_size=vocab.size,
+      embed_dim=embed,
+      num_layers=2,
+      num_heads=4,
+      num_kv_heads=2,
+      head_dim=32,
+      mlp_dim=2 * embed,
+      **model_kw,
+  )
   optim = optim or train.OptimConfig(learning_rate=3e-3, min_learning_rate=3e-3, warmup_steps=10)
   tx = train.make_optimizer(optim)
   graphdef, state, _ = train.create_train_state(config, tx, seed=0)
-  settings = train.StepSettings(graphdef, config, tx, train.learning_rate_schedule(optim), vocab,
-                                train.ARDFConfig(), loss or train.LossConfig(chunk_size=64,
-                                                                            max_frames=4))
+  settings = train.StepSettings(
+      graphdef,
+      config,
+      tx,
+      train.learning_rate_schedule(optim),
+      vocab,
+      train.ARDFConfig(),
+      loss or train.LossConfig(chunk_size=64, max_frames=4),
+  )
   return vocab, settings, state
 
 
 def _batch(vocab, n=4, frames=3, hw=(4, 4), seed=0):
   rng = np.random.default_rng(seed)
-  items = [layout.build_item([vocab.byte_offset + 1 + i] * 5,
-                             [rng.integers(0, vocab.codebook_size, hw) for _ in range(frames)],
-                             vocab, duration=frames, fps=1) for i in range(n)]
+  items = [
+      layout.build_item(
+          [vocab.byte_offset + 1 + i] * 5,
+          [rng.integers(0, vocab.codebook_size, hw) for _ in range(frames)],
+          vocab,
+          duration=frames,
+          fps=1,
+      )
+      for i in range(n)
+  ]
   width = max(len(i.tokens) for i in items)
   tokens = np.zeros((n, width), np.int32)
   labels = np.full((n, width), IGNORE, np.int32)
@@ -86,8 +107,9 @@ def test_same_state_gives_the_same_step():
 
 
 def _compiled(chunk):
-  vocab, settings, state = _setup(codebook=8192, embed=32,
-                                  loss=train.LossConfig(chunk_size=chunk, max_frames=4))
+  vocab, settings, state = _setup(
+      codebook=8192, embed=32, loss=train.LossConfig(chunk_size=chunk, max_frames=4)
+  )
   batch = _batch(vocab, n=2, frames=6, hw=(8, 8))  # L = 1 + 5 + 1 + 3 + 6 * 76 + 2 = 469
   lowered = jax.jit(lambda s, b: train.train_step(settings, s, b)).lower(state, batch)
   return lowered.compile(), batch['tokens'].shape
@@ -102,19 +124,23 @@ def test_step_never_materialises_full_logits():
   assert re.search(r'f32\[2,64,8192\]', hlo)  # one chunk of visual logits
   full_logits = b * length * 8192 * 4
   unchunked, _ = _compiled(chunk=512)  # one chunk covering the whole sequence
-  saved = (unchunked.memory_analysis().temp_size_in_bytes
-           - compiled.memory_analysis().temp_size_in_bytes)
+  saved = (
+      unchunked.memory_analysis().temp_size_in_bytes - compiled.memory_analysis().temp_size_in_bytes
+  )
   assert saved > 0.5 * full_logits, (saved, full_logits)
 
 
-@pytest.mark.parametrize('cls, kw, field', [
-    (train.ARDFConfig, dict(mask_type='block'), 'ardf.mask_type'),
-    (train.ARDFConfig, dict(min_masking_rate=1.5), 'ardf.min_masking_rate'),
-    (train.ARDFConfig, dict(schedule='cubic'), 'ardf.schedule'),
-    (train.OptimConfig, dict(decay='cosine', decay_steps=0), 'optim.decay_steps'),
-    (train.OptimConfig, dict(learning_rate=-1.0), 'optim.learning_rate'),
-    (train.LossConfig, dict(chunk_size=0), 'loss.chunk_size'),
-])
+@pytest.mark.parametrize(
+    'cls, kw, field',
+    [
+        (train.ARDFConfig, dict(mask_type='block'), 'ardf.mask_type'),
+        (train.ARDFConfig, dict(min_masking_rate=1.5), 'ardf.min_masking_rate'),
+        (train.ARDFConfig, dict(schedule='cubic'), 'ardf.schedule'),
+        (train.OptimConfig, dict(decay='cosine', decay_steps=0), 'optim.decay_steps'),
+        (train.OptimConfig, dict(learning_rate=-1.0), 'optim.learning_rate'),
+        (train.LossConfig, dict(chunk_size=0), 'loss.chunk_size'),
+    ],
+)
 def test_config_errors_name_the_field(cls, kw, field):
   with pytest.raises(ValueError, match=re.escape(field)):
     cls(**kw)

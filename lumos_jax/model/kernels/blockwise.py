@@ -82,8 +82,16 @@ def blockwise_attention(
   q_segment_ids, kv_segment_ids = segment_ids(q, k, q_segment_ids, kv_segment_ids)
   default_q, default_k = DEFAULT_BLOCKS.get(jax.default_backend(), _ACCELERATOR_BLOCKS)
   bq, bk = min(block_q or default_q, lq), min(block_k or default_k, lk)
-  return _attention(q, k, v, q_spans.astype(jnp.int32), q_segment_ids.astype(jnp.int32),
-                    kv_segment_ids.astype(jnp.int32), bq, bk)
+  return _attention(
+      q,
+      k,
+      v,
+      q_spans.astype(jnp.int32),
+      q_segment_ids.astype(jnp.int32),
+      kv_segment_ids.astype(jnp.int32),
+      bq,
+      bk,
+  )
 
 
 def _prepare(q, k, v, spans, q_seg, kv_seg, bq, bk):
@@ -119,7 +127,7 @@ def _scores(q, k, mask, scale):
 def _forward(q, k, v, spans, q_seg, kv_seg, bq, bk):
   b, lq, n, d = q.shape
   lk = k.shape[1]
-  scale = d ** -0.5
+  scale = d**-0.5
   qb, sb, segb, hi, kp, vp, kv_segp = _prepare(q, k, v, spans, q_seg, kv_seg, bq, bk)
   kv_heads, groups = qb.shape[3], qb.shape[4]
 
@@ -136,13 +144,17 @@ def _forward(q, k, v, spans, q_seg, kv_seg, bq, bk):
       m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)  # rows with nothing visible yet
       p = jnp.exp(s - m_safe[..., None])
       alpha = jnp.exp(m - m_safe)
-      pv = jnp.einsum('bkgqs,bskd->bkgqd', p.astype(v.dtype), vj,
-                      preferred_element_type=jnp.float32)
+      pv = jnp.einsum(
+          'bkgqs,bskd->bkgqd', p.astype(v.dtype), vj, preferred_element_type=jnp.float32
+      )
       return alpha[..., None] * acc + pv, m_new, alpha * l + p.sum(axis=-1)
 
     stats = (b, kv_heads, groups, bq)
-    init = (jnp.zeros((*stats, d), jnp.float32), jnp.full(stats, -jnp.inf, jnp.float32),
-            jnp.zeros(stats, jnp.float32))
+    init = (
+        jnp.zeros((*stats, d), jnp.float32),
+        jnp.full(stats, -jnp.inf, jnp.float32),
+        jnp.zeros(stats, jnp.float32),
+    )
     acc, m, l = jax.lax.fori_loop(0, hi_i + 1, key_block, init)
     empty = l == 0
     out = acc / jnp.where(empty, 1.0, l)[..., None]
@@ -170,7 +182,7 @@ def _attention_bwd(bq, bk, res, dout):
   q, k, v, spans, q_seg, kv_seg, out, lse = res
   b, lq, n, d = q.shape
   lk = k.shape[1]
-  scale = d ** -0.5
+  scale = d**-0.5
   qb, sb, segb, hi, kp, vp, kv_segp = _prepare(q, k, v, spans, q_seg, kv_seg, bq, bk)
   kv_heads, groups = qb.shape[3], qb.shape[4]
   lq_pad = qb.shape[0] * bq
@@ -191,16 +203,20 @@ def _attention_bwd(bq, bk, res, dout):
       vj = jax.lax.dynamic_slice_in_dim(vp, start, bk, axis=1)
       s = _scores(qi, kj, _block_mask(si, segi, kv_segp, start, bk, lk), scale)
       p = jnp.exp(s - lse_i[..., None])  # [B, K, G, bq, bk]
-      dv_j = jnp.einsum('bkgqs,bqkgd->bskd', p.astype(dout.dtype), do_i,
-                        preferred_element_type=jnp.float32)
+      dv_j = jnp.einsum(
+          'bkgqs,bqkgd->bskd', p.astype(dout.dtype), do_i, preferred_element_type=jnp.float32
+      )
       dp = jnp.einsum('bqkgd,bskd->bkgqs', do_i, vj, preferred_element_type=jnp.float32)
       ds = p * (dp - delta_i[..., None]) * scale
-      dq_i = dq_i + jnp.einsum('bkgqs,bskd->bqkgd', ds.astype(k.dtype), kj,
-                               preferred_element_type=jnp.float32)
-      dk_j = jnp.einsum('bkgqs,bqkgd->bskd', ds.astype(q.dtype), qi,
-                        preferred_element_type=jnp.float32)
+      dq_i = dq_i + jnp.einsum(
+          'bkgqs,bskd->bqkgd', ds.astype(k.dtype), kj, preferred_element_type=jnp.float32
+      )
+      dk_j = jnp.einsum(
+          'bkgqs,bqkgd->bskd', ds.astype(q.dtype), qi, preferred_element_type=jnp.float32
+      )
       add = lambda acc, x: jax.lax.dynamic_update_slice_in_dim(
-          acc, jax.lax.dynamic_slice_in_dim(acc, start, bk, axis=1) + x, start, axis=1)
+          acc, jax.lax.dynamic_slice_in_dim(acc, start, bk, axis=1) + x, start, axis=1
+      )
       return dq_i, add(dk, dk_j), add(dv, dv_j)
 
     dq_i = jnp.zeros(qi.shape, jnp.float32)
@@ -208,11 +224,16 @@ def _attention_bwd(bq, bk, res, dout):
     return (dk, dv), dq_i
 
   zeros = jnp.zeros(kp.shape, jnp.float32)
-  (dk, dv), dq = jax.lax.scan(query_block, (zeros, zeros),
-                              (qb, sb, segb, hi, lse, delta, dob))
+  (dk, dv), dq = jax.lax.scan(query_block, (zeros, zeros), (qb, sb, segb, hi, lse, delta, dob))
   dq = _unblock(dq).reshape(b, -1, n, d)[:, :lq]
-  return (dq.astype(q.dtype), dk[:, :lk].astype(k.dtype), dv[:, :lk].astype(v.dtype),
-          None, None, None)
+  return (
+      dq.astype(q.dtype),
+      dk[:, :lk].astype(k.dtype),
+      dv[:, :lk].astype(v.dtype),
+      None,
+      None,
+      None,
+  )
 
 
 _attention.defvjp(_attention_fwd, _attention_bwd)

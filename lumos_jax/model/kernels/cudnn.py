@@ -74,13 +74,15 @@ def cudnn_attention(
   scale = q.shape[-1] ** -0.5
 
   def causal():
-    return jax.nn.dot_product_attention(q, k, v, scale=scale, is_causal=True,
-                                        implementation=implementation).astype(v.dtype)
+    return jax.nn.dot_product_attention(
+        q, k, v, scale=scale, is_causal=True, implementation=implementation
+    ).astype(v.dtype)
 
   def key_bound():
     lengths = jnp.minimum(q_spans[:, 0] + 1, lk).astype(jnp.int32)
-    return jax.nn.dot_product_attention(q, k, v, scale=scale, key_value_seq_lengths=lengths,
-                                        implementation=implementation).astype(v.dtype)
+    return jax.nn.dot_product_attention(
+        q, k, v, scale=scale, key_value_seq_lengths=lengths, implementation=implementation
+    ).astype(v.dtype)
 
   def fallback():
     return blockwise_attention(*args)

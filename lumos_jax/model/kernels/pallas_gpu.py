@@ -58,8 +58,9 @@ def _num_key_blocks(spans, block_k, lk):
   return lax.div(last + block_k, block_k)  # last // block_k + 1, truncating division is safe
 
 
-def _fwd_kernel(q_ref, k_ref, v_ref, span_ref, q_seg_ref, kv_seg_ref, o_ref, lse_ref, *,
-                scale, block_k, lk):
+def _fwd_kernel(
+    q_ref, k_ref, v_ref, span_ref, q_seg_ref, kv_seg_ref, o_ref, lse_ref, *, scale, block_k, lk
+):
   block_q, dp = q_ref.shape
   q = q_ref[...]
   spans, q_seg = span_ref[...], q_seg_ref[...]
@@ -76,16 +77,33 @@ def _fwd_kernel(q_ref, k_ref, v_ref, span_ref, q_seg_ref, kv_seg_ref, o_ref, lse
     acc = correction[:, None] * acc + plgpu.dot(p.astype(v.dtype), v)
     return acc, m_new, correction * l + jnp.sum(p, axis=1)
 
-  init = (jnp.zeros((block_q, dp), jnp.float32), jnp.full((block_q,), -jnp.inf, jnp.float32),
-          jnp.zeros((block_q,), jnp.float32))
+  init = (
+      jnp.zeros((block_q, dp), jnp.float32),
+      jnp.full((block_q,), -jnp.inf, jnp.float32),
+      jnp.zeros((block_q,), jnp.float32),
+  )
   acc, m, l = lax.fori_loop(0, _num_key_blocks(spans, block_k, lk), body, init)
   l = jnp.where(l == 0.0, 1.0, l)  # rows of a block that visited nothing (padding)
   o_ref[...] = (acc / l[:, None]).astype(o_ref.dtype)
   lse_ref[...] = m + jnp.log2(l)
 
 
-def _dq_kernel(q_ref, k_ref, v_ref, span_ref, q_seg_ref, kv_seg_ref, do_ref, lse_ref, delta_ref,
-               dq_ref, *, scale, block_k, lk):
+def _dq_kernel(
+    q_ref,
+    k_ref,
+    v_ref,
+    span_ref,
+    q_seg_ref,
+    kv_seg_ref,
+    do_ref,
+    lse_ref,
+    delta_ref,
+    dq_ref,
+    *,
+    scale,
+    block_k,
+    lk,
+):
   q, do = q_ref[...], do_ref[...]
   spans, q_seg = span_ref[...], q_seg_ref[...]
   lse, delta = lse_ref[...], delta_ref[...]
@@ -99,13 +117,31 @@ def _dq_kernel(q_ref, k_ref, v_ref, span_ref, q_seg_ref, kv_seg_ref, do_ref, lse
     ds = p * (plgpu.dot(do, v.T) - delta[:, None])
     return dq + plgpu.dot(ds.astype(k.dtype), k)
 
-  dq = lax.fori_loop(0, _num_key_blocks(spans, block_k, lk), body,
-                     jnp.zeros(dq_ref.shape, jnp.float32))
+  dq = lax.fori_loop(
+      0, _num_key_blocks(spans, block_k, lk), body, jnp.zeros(dq_ref.shape, jnp.float32)
+  )
   dq_ref[...] = (dq * scale).astype(dq_ref.dtype)
 
 
-def _dkv_kernel(q_ref, k_ref, v_ref, span_ref, q_seg_ref, kv_seg_ref, do_ref, lse_ref, delta_ref,
-                qmax_ref, dk_ref, dv_ref, *, scale, block_q, num_q_blocks, lk):
+def _dkv_kernel(
+    q_ref,
+    k_ref,
+    v_ref,
+    span_ref,
+    q_seg_ref,
+    kv_seg_ref,
+    do_ref,
+    lse_ref,
+    delta_ref,
+    qmax_ref,
+    dk_ref,
+    dv_ref,
+    *,
+    scale,
+    block_q,
+    num_q_blocks,
+    lk,
+):
   block_k = k_ref.shape[0]
   j = pl.program_id(0)
   k, v, kv_seg = k_ref[...], v_ref[...], kv_seg_ref[...]
@@ -158,10 +194,22 @@ def pallas_attention(
   q_segment_ids, kv_segment_ids = segment_ids(q, k, q_segment_ids, kv_segment_ids)
   if interpret is None:
     interpret = jax.default_backend() == 'cpu'
-  params = dict(block_q=block_q, block_k=block_k, num_warps=num_warps, num_stages=num_stages,
-                interpret=interpret)
-  return _attention(q, k, v, q_spans.astype(jnp.int32), q_segment_ids.astype(jnp.int32),
-                    kv_segment_ids.astype(jnp.int32), tuple(sorted(params.items())))
+  params = dict(
+      block_q=block_q,
+      block_k=block_k,
+      num_warps=num_warps,
+      num_stages=num_stages,
+      interpret=interpret,
+  )
+  return _attention(
+      q,
+      k,
+      v,
+      q_spans.astype(jnp.int32),
+      q_segment_ids.astype(jnp.int32),
+      kv_segment_ids.astype(jnp.int32),
+      tuple(sorted(params.items())),
+  )
 
 
 def _setup(q, k, v, spans, q_seg, kv_seg, params):
@@ -179,10 +227,26 @@ def _setup(q, k, v, spans, q_seg, kv_seg, params):
   q_seg, kv_seg = _pad_axis(q_seg, 1, lq_pad), _pad_axis(kv_seg, 1, lk_pad)
   num_warps = p['num_warps'] or (4 if d <= 64 else 8)
   call = functools.partial(
-      pl.pallas_call, interpret=p['interpret'],
-      compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=p['num_stages']))
-  dims = dict(b=b, lq=lq, lk=lk, n=n, d=d, dp=dp, g=n // kv_heads, bq=bq, bk=bk,
-              nq=lq_pad // bq, nk=lk_pad // bk, lq_pad=lq_pad, lk_pad=lk_pad, scale=d ** -0.5)
+      pl.pallas_call,
+      interpret=p['interpret'],
+      compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=p['num_stages']),
+  )
+  dims = dict(
+      b=b,
+      lq=lq,
+      lk=lk,
+      n=n,
+      d=d,
+      dp=dp,
+      g=n // kv_heads,
+      bq=bq,
+      bk=bk,
+      nq=lq_pad // bq,
+      nk=lk_pad // bk,
+      lq_pad=lq_pad,
+      lk_pad=lk_pad,
+      scale=d**-0.5,
+  )
   return (q, k, v, spans, q_seg, kv_seg), dims, call
 
 
@@ -205,8 +269,10 @@ def _forward(q, k, v, spans, q_seg, kv_seg, params):
       grid=(s['nq'], s['b'], s['n']),
       in_specs=[q_block, kv_full, kv_full, row_block, row_block, kv_row],
       out_specs=[q_block, stat_block],
-      out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype),
-                 jax.ShapeDtypeStruct((s['b'], s['n'], s['lq_pad']), jnp.float32)],
+      out_shape=[
+          jax.ShapeDtypeStruct(q.shape, q.dtype),
+          jax.ShapeDtypeStruct((s['b'], s['n'], s['lq_pad']), jnp.float32),
+      ],
       name='span_attention_fwd',
   )(q, k, v, spans, q_seg, kv_seg)
   return out[:, : s['lq'], :, : s['d']], lse
@@ -233,8 +299,17 @@ def _attention_bwd(params, res, dout):
   dq = call(
       functools.partial(_dq_kernel, scale=s['scale'], block_k=s['bk'], lk=s['lk']),
       grid=(s['nq'], s['b'], s['n']),
-      in_specs=[q_block, kv_full, kv_full, row_block, row_block, kv_row, q_block, stat_block,
-                stat_block],
+      in_specs=[
+          q_block,
+          kv_full,
+          kv_full,
+          row_block,
+          row_block,
+          kv_row,
+          q_block,
+          stat_block,
+          stat_block,
+      ],
       out_specs=q_block,
       out_shape=jax.ShapeDtypeStruct(q.shape, jnp.float32),
       name='span_attention_dq',
@@ -255,8 +330,18 @@ def _attention_bwd(params, res, dout):
   dk, dv = call(
       functools.partial(_dkv_kernel, scale=s['scale'], block_q=bq, num_q_blocks=nq, lk=s['lk']),
       grid=(s['nk'], s['b'], s['n']),
-      in_specs=[q_full, kv_block, kv_block, q_row, q_row, kv_row_block, q_full, stat_full,
-                stat_full, qmax_row],
+      in_specs=[
+          q_full,
+          kv_block,
+          kv_block,
+          q_row,
+          q_row,
+          kv_row_block,
+          q_full,
+          stat_full,
+          stat_full,
+          qmax_row,
+      ],
       out_specs=[dkv_block, dkv_block],
       out_shape=[dkv_shape, dkv_shape],
       name='span_attention_dkv',

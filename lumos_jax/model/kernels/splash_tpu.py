@@ -49,19 +49,32 @@ def _cdiv(a, b):
 def _kernels(length: int, groups: int, block: int, band: int | None, interpret: bool):
   """(causal kernel, strictly-upper kernel) for `groups` query heads sharing one KV head."""
   sizes = splash.BlockSizes(
-      block_q=block, block_kv=block, block_kv_compute=block, block_q_dkv=block,
-      block_kv_dkv=block, block_kv_dkv_compute=block, block_q_dq=block, block_kv_dq=block)
+      block_q=block,
+      block_kv=block,
+      block_kv_compute=block,
+      block_q_dkv=block,
+      block_kv_dkv=block,
+      block_kv_dkv_compute=block,
+      block_q_dq=block,
+      block_kv_dq=block,
+  )
   shape = (length, length)
   causal = mask_lib.CausalMask(shape)
   # window (-1, band): q + 1 <= kv <= q + band, i.e. strictly above the diagonal.
   upper = mask_lib.LocalMask(shape, window_size=(-1, band), offset=0)
-  make = functools.partial(splash.make_splash_mqa_single_device, block_sizes=sizes,
-                           save_residuals=True, interpret=interpret)
+  make = functools.partial(
+      splash.make_splash_mqa_single_device,
+      block_sizes=sizes,
+      save_residuals=True,
+      interpret=interpret,
+  )
   # The kernels hold their mask tables as arrays; build them as constants, not as tracers of
   # whichever trace first asked (they are cached across traces).
   with jax.ensure_compile_time_eval():
-    return (make(mask_lib.MultiHeadMask([causal] * groups)),
-            make(mask_lib.MultiHeadMask([upper] * groups)))
+    return (
+        make(mask_lib.MultiHeadMask([causal] * groups)),
+        make(mask_lib.MultiHeadMask([upper] * groups)),
+    )
 
 
 def splash_attention(
@@ -101,8 +114,15 @@ def splash_attention(
   padded = _cdiv(padded, blk) * blk
   band = None if max_frame_len is None else max(1, max_frame_len - 1)
   config = (padded, n // k.shape[2], blk, band, interpret)
-  return _attention(q, k, v, q_spans.astype(jnp.int32), q_segment_ids.astype(jnp.int32),
-                    kv_segment_ids.astype(jnp.int32), config)
+  return _attention(
+      q,
+      k,
+      v,
+      q_spans.astype(jnp.int32),
+      q_segment_ids.astype(jnp.int32),
+      kv_segment_ids.astype(jnp.int32),
+      config,
+  )
 
 
 def _segments(spans, q_seg, kv_seg, padded):
@@ -141,13 +161,14 @@ def _forward(q, k, v, spans, q_seg, kv_seg, config):
   b, length, n, d = q.shape
   causal, upper = _kernels(*config)
   seg1, seg2, has_upper = _segments(spans, q_seg, kv_seg, padded)
-  qh = _to_heads(q * jnp.asarray(d ** -0.5, q.dtype), padded, groups)
+  qh = _to_heads(q * jnp.asarray(d**-0.5, q.dtype), padded, groups)
   kh, vh = _to_heads(k, padded, None), _to_heads(v, padded, None)
 
   def run(kernel):
     def fn(qi, ki, vi, sq, skv):
       out, (lse,) = kernel(qi, ki, vi, segment_ids=splash.SegmentIds(q=sq, kv=skv))
       return out, lse
+
     return fn
 
   o1, lse1 = _per_head(run(causal))(qh, kh, vh, *seg1)
@@ -193,11 +214,29 @@ def _attention_bwd(config, saved, dout):
     kw = kernel.kwargs
 
     def fn(qi, ki, vi, oi, lsei, doi, sq, skv):
-      res = (qi, ki, vi, splash.SegmentIds(q=sq, kv=skv), None, oi, lsei,
-             _collapse(kernel.dq_mask_info), _collapse(kernel.dkv_mask_info))
+      res = (
+          qi,
+          ki,
+          vi,
+          splash.SegmentIds(q=sq, kv=skv),
+          None,
+          oi,
+          lsei,
+          _collapse(kernel.dq_mask_info),
+          _collapse(kernel.dkv_mask_info),
+      )
       _, _, _, dq, dk, dv, _, _ = splash._splash_attention_bwd(  # pylint: disable=protected-access
-          False, kw['mask_value'], kw['is_mqa'], kw['block_sizes'], None, kw['mask_function'],
-          kw['attn_logits_soft_cap'], kw['interpret'], res, doi)
+          False,
+          kw['mask_value'],
+          kw['is_mqa'],
+          kw['block_sizes'],
+          None,
+          kw['mask_function'],
+          kw['attn_logits_soft_cap'],
+          kw['interpret'],
+          res,
+          doi,
+      )
       return dq, dk, dv
 
     inner = jax.vmap(fn, in_axes=(0, 0, 0, 0, 0, 0, None, None))
@@ -209,7 +248,7 @@ def _attention_bwd(config, saved, dout):
     g = tuple(x.astype(jnp.float32) for x in g)
     total = g if total is None else tuple(a + c for a, c in zip(total, g))
   dq, dk, dv = total
-  dq = jnp.moveaxis(dq, 3, 1).reshape(b, padded, n, d)[:, :length] * d ** -0.5
+  dq = jnp.moveaxis(dq, 3, 1).reshape(b, padded, n, d)[:, :length] * d**-0.5
   dk = jnp.moveaxis(dk, 2, 1)[:, :length]
   dv = jnp.moveaxis(dv, 2, 1)[:, :length]
   return dq.astype(qh.dtype), dk.astype(kh.dtype), dv.astype(vh.dtype), None, None, None
