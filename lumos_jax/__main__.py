@@ -33,7 +33,7 @@ from lumos_jax.errors import UserError
 _CONFIG = config_flags.DEFINE_config_file(
     'config',
     None,
-    'ml_collections config file (configs/*.py); override single leaves with ' '--config.a.b=value',
+    'ml_collections config file (configs/*.py); override single leaves with --config.a.b=value',
     lock_config=True,
 )
 _WORKDIR = flags.DEFINE_string(
@@ -58,7 +58,7 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'index of this process (e
 _LOCAL_DEVICE_IDS = flags.DEFINE_list(
     'local_device_ids',
     None,
-    'devices this process uses (default: all it sees, or one per ' 'task under SLURM)',
+    'devices this process uses (default: all it sees, or one per task under SLURM)',
 )
 _PROMPT = flags.DEFINE_string('prompt', None, 'sample: the caption')
 _IMAGE = flags.DEFINE_string('image', None, 'sample: first frame (image-to-video), any image file')
@@ -71,7 +71,7 @@ _SEED = flags.DEFINE_integer('seed', None, 'sample/eval: sampling seed')
 _OUT = flags.DEFINE_string(
     'out',
     None,
-    'sample: output path (.mp4/.gif/.png written); ' 'eval: output folder (default WORKDIR/eval)',
+    'sample: output path (.mp4/.gif/.png written); eval: output folder (default WORKDIR/eval)',
 )
 _NUM_PROMPTS = flags.DEFINE_integer('num_prompts', None, 'eval: held-out prompts to use')
 _ALL_LOGS = flags.DEFINE_bool('all_logs', False, 'also show INFO logs of jax/orbax/grain')

@@ -203,6 +203,15 @@ def abstract_like(state: Any, shardings: Any) -> Any:
   )
 
 
+def _latest_step(directory: epath.Path) -> int:
+  options = ocp.CheckpointManagerOptions(read_only=True)
+  with ocp.CheckpointManager(directory, options=options) as m:
+    step = m.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {directory}')
+  return step
+
+
 def restore_params(
     directory: str | os.PathLike, abstract_params: Any, step: int | None = None
 ) -> tuple[Any, int]:
@@ -216,12 +225,7 @@ def restore_params(
     (params, step): the nnx.State with arrays, and the checkpoint's step.
   """
   directory = epath.Path(os.path.abspath(directory))
-  if step is None:
-    options = ocp.CheckpointManagerOptions(read_only=True)
-    with ocp.CheckpointManager(directory, options=options) as m:
-      step = m.latest_step()
-    if step is None:
-      raise FileNotFoundError(f'no checkpoint in {directory}')
+  step = _latest_step(directory) if step is None else step
   flat = nnx.to_flat_state(abstract_params)
 
   def nested(leaf):
@@ -262,12 +266,7 @@ def load_state_arrays(
   Independent of any mesh or model code: for tests, inspection and conversion scripts.
   """
   directory = epath.Path(os.path.abspath(directory))
-  if step is None:
-    options = ocp.CheckpointManagerOptions(read_only=True)
-    with ocp.CheckpointManager(directory, options=options) as m:
-      step = m.latest_step()
-    if step is None:
-      raise FileNotFoundError(f'no checkpoint in {directory}')
+  step = _latest_step(directory) if step is None else step
   path = directory / str(step) / STATE
   with ocp.PyTreeCheckpointer() as ckptr:
     metadata = ckptr.metadata(path)

@@ -175,9 +175,7 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
   if ok is None:
     raise TypeError(f'{path}: unsupported annotation {tp!r} in the config schema')
   if not ok:
-    raise ConfigError(
-        f'{path}: expected {_type_name(tp)}, got {value!r} ' f'({type(value).__name__})'
-    )
+    raise ConfigError(f'{path}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})')
   return float(value) if tp is float else value
 
 

@@ -117,7 +117,7 @@ class DataConfig:
       if not 0 < self.num_given_frames < shortest:
         fail(
             'num_given_frames',
-            f'video_next_frame needs 1 <= k < {shortest} (the shortest ' 'fps * duration choice)',
+            f'video_next_frame needs 1 <= k < {shortest} (the shortest fps * duration choice)',
         )
     buckets = self.length_buckets
     if not buckets or list(buckets) != sorted(set(buckets)) or buckets[0] < 1:

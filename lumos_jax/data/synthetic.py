@@ -103,7 +103,7 @@ class Attributes:
     if self.direction is None:
       if self.speed is not None:
         raise ValueError(
-            f'Attributes.speed={self.speed!r}: a static shape (direction=None) has ' 'speed=None'
+            f'Attributes.speed={self.speed!r}: a static shape (direction=None) has speed=None'
         )
     else:
       _check(self.direction, DIRECTIONS, 'direction')

@@ -133,7 +133,7 @@ def test_config_errors_name_the_key(tmp_path):
   config = _config()
   config.model.embed_dimm = 32
   with pytest.raises(
-      ConfigError, match='config.model.embed_dimm: unknown key; did you mean ' 'embed_dim?'
+      ConfigError, match='config.model.embed_dimm: unknown key; did you mean embed_dim?'
   ):
     loop.run(config, tmp_path, data=FakeData())
   assert not (tmp_path / 'checkpoints').exists()
