@@ -85,3 +85,15 @@ def test_sigterm_checkpoints_and_exits_zero(tmp_path):
   config = json.loads((workdir / 'config.json').read_text())
   assert config['mesh']['shape'] == [1, 1, 1]  # "(1,1,1)" on the command line is a tuple
   assert config['train']['num_steps'] == 10000
+
+
+def test_user_errors_are_one_line(tmp_path):
+  proc = _cli('train', TINY, f'--workdir={tmp_path}', '--config.model.head_dim=48')
+  assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  assert 'error: config.model.head_dim=48: must be a multiple of 32' in proc.stderr
+  proc = _cli('train', TINY, f'--workdir={tmp_path}', '--config.model.head_dim=48', '--debug')
+  assert proc.returncode != 0 and 'Traceback' in proc.stderr
+  proc = _cli('prepare', TINY, '--config.data.source=user', f'--config.data.dir={tmp_path}')
+  assert proc.returncode == 2 and "error: data.source='user' needs data.user.root" in proc.stderr
+  proc = _cli('sample', TINY, f'--workdir={tmp_path}', '--prompt=x')
+  assert proc.returncode != 0 and "sample and eval use the run's own config" in proc.stderr

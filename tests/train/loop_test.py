@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 from lumos_jax import checkpoint
+from lumos_jax import config as config_lib
+from lumos_jax.data import prepare
+from lumos_jax.data.records import RecordError
 from lumos_jax.errors import ConfigError
 from lumos_jax.train import loop, metrics as metrics_lib
 
@@ -153,3 +156,24 @@ def test_logged_metrics_average_the_interval(tmp_path):
         record['grad_norm'], np.mean([m['grad_norm'] for m in window]), rtol=1e-6
     )
     assert record['num_targets'] == targets.sum()
+
+
+def test_profile_steps_write_a_trace(tmp_path):
+  config = _config(**{'train.profile_steps': (2, 3), 'train.eval_every': 0})
+  loop.run(config, tmp_path, data=FakeData())
+  traces = list((tmp_path / 'profile').rglob('*.xplane.pb'))
+  assert len(traces) == 1 and traces[0].stat().st_size > 0
+
+
+def test_a_truncated_heldout_shard_is_named_before_step_one(tmp_path):
+  config = _config(**{
+      'data.dir': str(tmp_path / 'data'), 'data.num_train': 16, 'data.num_train_images': 0,
+      'data.num_heldout': 8, 'data.num_heldout_images': 0, 'data.tokenizer.fit_items': 8,
+  })
+  parsed = config_lib.parse(config)
+  version = prepare.prepare(parsed.data, parsed.vocab)
+  (shard,) = (version / 'records').rglob('*heldout.array_record*')
+  shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+  with pytest.raises(RecordError, match=f"{shard.name} \\(split 'heldout'\\).*truncated"):
+    loop.run(config, tmp_path / 'run')
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
