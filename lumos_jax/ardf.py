@@ -29,28 +29,36 @@ from lumos_jax.vocab import IGNORE, Vocab
 MASK_TYPES = ('tube', 'tube_decay', 'diffusion_forcing', 'random')
 
 
+def check_schedule(name: str) -> None:
+  """Raises ValueError unless `name` is a schedule `schedule` knows (without computing one)."""
+  if name in ('cosine', 'linear', 'sigmoid'):
+    return
+  if name.startswith('pow'):
+    try:
+      float(name[3:])
+      return
+    except ValueError:
+      raise ValueError(f'ardf.schedule={name!r}: expected pow<number>, e.g. pow2') from None
+  raise ValueError(f'ardf.schedule={name!r}: expected cosine, linear, pow<X> or sigmoid')
+
+
 def schedule(name: str, t: jax.Array) -> jax.Array:
   """Masking ratio for time t in [0, 1): 'cosine', 'linear', 'pow<X>' (e.g. 'pow2') or 'sigmoid'.
 
   cosine(t) = cos(pi t / 2); linear(t) = 1 - t; pow<X>(t) = 1 - t^X; sigmoid interpolates
   between sigma(-3) and sigma(3). All but cosine are clipped to [1e-6, 1] as in the official code.
   """
+  check_schedule(name)
   t = jnp.asarray(t, jnp.float32)
   if name == 'cosine':
     return jnp.cos(jnp.pi / 2 * t)
   if name == 'linear':
     return jnp.clip(1.0 - t, 1e-6, 1.0)
-  if name.startswith('pow'):
-    try:
-      exponent = float(name[3:])
-    except ValueError:
-      raise ValueError(f'ardf.schedule={name!r}: expected pow<number>, e.g. pow2') from None
-    return jnp.clip(1.0 - t**exponent, 1e-6, 1.0)
   if name == 'sigmoid':
     start, end = -3.0, 3.0
     lo, hi = jax.nn.sigmoid(start), jax.nn.sigmoid(end)
     return jnp.clip((hi - jax.nn.sigmoid(t * (end - start) + start)) / (hi - lo), 1e-6, 1.0)
-  raise ValueError(f'ardf.schedule={name!r}: expected cosine, linear, pow<X> or sigmoid')
+  return jnp.clip(1.0 - t ** float(name[3:]), 1e-6, 1.0)  # pow<X>
 
 
 def maskable_positions(labels: jax.Array, vocab: Vocab) -> jax.Array:

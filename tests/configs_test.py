@@ -2,6 +2,8 @@
 """configs/ and the schema: every file parses (as is and shrunk), and bad keys name their path."""
 
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -96,3 +98,14 @@ def test_tiny_config_runs_a_forward_pass():
 def test_configs_are_importable_without_runpy():
   for path in (REPO / 'configs').glob('*.py'):
     assert 'runpy' not in pathlib.Path(path).read_text(), path
+
+
+def test_parsing_does_not_start_the_jax_backend():
+  """`train` parses before jax.distributed.initialize, which must come before any backend use."""
+  script = (
+      'from jax._src import xla_bridge\n'
+      'from lumos_jax import config\n'
+      f'config.parse(config.load({str(REPO / "configs" / "demo.py")!r}))\n'
+      'assert not xla_bridge.backends_are_initialized()\n'
+  )
+  subprocess.run([sys.executable, '-c', script], check=True, timeout=120)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lumos_jax.ardf import MASK_TYPES, schedule
+from lumos_jax.ardf import MASK_TYPES, check_schedule
 
 
 class _Section:
@@ -33,7 +33,7 @@ class ARDFConfig(_Section):
   def __post_init__(self):
     if self.mask_type not in MASK_TYPES:
       self._fail('mask_type', f'expected one of {MASK_TYPES}')
-    schedule(self.schedule, 0.5)  # raises for unknown names
+    check_schedule(self.schedule)
     if not 0.0 <= self.min_masking_rate <= 1.0:
       self._fail('min_masking_rate', 'must lie in [0, 1]')
 

@@ -110,9 +110,9 @@ def test_train_side_prepares_synthetic_data_on_first_use(tmp_path, caplog, make_
   config.data.num_train, config.data.num_train_images, config.data.tokenizer.fit_items = 16, 0, 8
   data, vocab = sections(config)
   assert not prepare.is_prepared(data, vocab)
-  with caplog.at_level(logging.WARNING):
+  with caplog.at_level(logging.INFO):
     batch = next(pipeline.make_iterator(data, vocab, process_index=0, process_count=1))
-  assert 'not prepared yet: preparing it now' in caplog.text
+  assert 'first use of this synthetic data set: preparing' in caplog.text
   assert prepare.is_prepared(data, vocab) and batch['tokens'].shape == (8, 192)
 
 
