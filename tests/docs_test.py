@@ -1,0 +1,86 @@
+# Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
+"""Every `python -m lumos_jax` command in the fenced code blocks of README.md and docs/ runs.
+
+Commands run in document order (a `sample` after the `train` of the same workdir uses that run),
+shrunk: configs get `runlocal=True`, workdirs, data and output paths move under a temporary
+directory, `[optional ...]` groups are used with their brackets removed (placeholder values such
+as `--config.a.b=value ...` dropped), and step counts are cut to 2.
+"""
+
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lumos_jax import testing
+
+DOCS = ['README.md', 'docs/training.md', 'docs/data.md']
+
+
+def commands(doc: str) -> list[list[str]]:
+  """The `python -m lumos_jax ...` commands of a markdown file's fenced blocks, as argv lists."""
+  text = (testing.REPO / doc).read_text()
+  out = []
+  for language, block in re.findall(r'^```(\w*)\n(.*?)^```', text, re.S | re.M):
+    if language not in ('', 'bash'):
+      continue
+    block = block.replace('\\\n', ' ')
+    for line in block.splitlines():
+      line = line.split('  #')[0].strip()
+      if line.startswith('python -m lumos_jax '):
+        line = re.sub(r'\[--config\.a\.b=value \.\.\.\]', '', line)
+        out.append(shlex.split(line.replace('[', ' ').replace(']', ' ')))
+  return out
+
+
+def shrink(argv: list[str], tmp) -> list[str]:
+  """The command on a CPU-sized budget, writing only under `tmp`."""
+  out, has_data_dir = [], False
+  for arg in argv[3:]:
+    key, _, value = arg.partition('=')
+    if key == '--config':
+      value = value + (',' if ':' in value else ':') + 'runlocal=True'
+    elif key in ('--workdir', '--out'):
+      value = str(tmp / value.strip('/').replace('/', '_'))
+    elif key == '--config.data.dir':
+      value, has_data_dir = str(tmp / 'data'), True
+    elif key == '--config.train.num_steps':
+      value = '2'
+    elif key == '--image':
+      value = str(tmp / 'first_frame.png')
+      Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(value)
+    elif key == '--steps':
+      value = '2'
+    out.append(f'{key}={value}' if value else key)
+  command = argv[3]
+  if command in ('prepare', 'train') and not has_data_dir:
+    out.append(f'--config.data.dir={tmp / "data"}')
+  if command == 'train':
+    out.append('--config.train.progress_bar=False')
+  return [sys.executable, '-m', 'lumos_jax', *out]
+
+
+def test_commands_are_found():
+  found = {doc: [c[3] for c in commands(doc)] for doc in DOCS}
+  assert found['README.md'] == ['prepare', 'train', 'sample', 'eval', 'train'], found
+  assert found['docs/training.md'].count('train') == 3 and found['docs/data.md'] == ['prepare']
+
+
+@pytest.mark.parametrize('doc', DOCS)
+def test_documented_commands_run(doc, tmp_path):
+  for argv in commands(doc):
+    command = shrink(argv, tmp_path)
+    devices = 8 if '--config.mesh.shape=(2,2,2)' in command else 1
+    proc = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=testing.subprocess_env(devices),
+        cwd=testing.REPO,
+    )
+    assert proc.returncode == 0, (' '.join(argv), proc.stderr[-4000:])
