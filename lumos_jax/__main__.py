@@ -198,7 +198,7 @@ def _eval(config) -> int:
 
 
 COMMANDS = {'prepare': _prepare, 'train': _train, 'sample': _sample, 'eval': _eval}
-# Commands that read the run's own config.json when --config is not given.
+# Commands that take no --config: they read everything from the run directory.
 _RUN_COMMANDS = ('sample', 'eval')
 
 

@@ -36,7 +36,7 @@ class Hook:
     del step, state, metrics
 
   def end(self, step: int, state: Any, stopped: str) -> None:
-    """Called once when the run stops ('done', 'preempted' or 'nonfinite')."""
+    """Called once when the run stops ('done', 'preempted', 'nonfinite' or 'error')."""
 
 
 class Callback(Hook):
@@ -266,8 +266,8 @@ class Preemption(Hook):
 
 
 class Checkpointing(Hook):
-  """Every `every` steps and at the last one; at the end of the run, whatever stopped it, a
-  blocking save of the final step (a no-op when that step is saved already)."""
+  """Every `every` steps and at the last one; when the run stops (unless by an error), a blocking
+  save of the final step (a no-op when that step is saved already)."""
 
   def __init__(
       self,
@@ -286,6 +286,8 @@ class Checkpointing(Hook):
       self.checkpointer.save(step, state, self.data_iterator, self.config)
 
   def end(self, step, state, stopped):
+    if stopped == 'error':
+      return
     self.checkpointer.save(step, state, self.data_iterator, self.config, wait=True)
     self.checkpointer.wait()
 

@@ -79,7 +79,7 @@ def train(
   """Steps from `start_step` to `num_steps`, calling every hook after every step.
 
   Returns (state, step reached, why it stopped: 'done', or the first stop reason a hook gave).
-  Every hook's `end` runs before returning, also when a step or hook raises.
+  Every hook's `end` runs before returning, also when a step or hook raises (stopped='error').
   """
   step, stopped = start_step, 'done'
   for hook in hooks:
@@ -94,6 +94,9 @@ def train(
       if reason:
         stopped = reason
         break
+  except BaseException:
+    stopped = 'error'  # hooks clean up; nothing is saved from a failed step
+    raise
   finally:
     for hook in hooks:
       hook.end(step, state, stopped)

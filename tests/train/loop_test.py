@@ -177,3 +177,14 @@ def test_a_truncated_heldout_shard_is_named_before_step_one(tmp_path):
   with pytest.raises(RecordError, match=f"{shard.name} \\(split 'heldout'\\).*truncated"):
     loop.run(config, tmp_path / 'run')
   assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+def test_an_error_stops_the_run_without_saving_its_step(tmp_path):
+  def boom(step, metrics, ckpt):
+    del metrics, ckpt
+    if step == 3:
+      raise RuntimeError('boom')
+
+  with pytest.raises(RuntimeError, match='boom'):
+    loop.run(_config(**{'train.eval_every': 0}), tmp_path, hooks=[boom], data=FakeData())
+  assert checkpoint.Checkpointer(tmp_path / 'checkpoints').all_steps() == [2]
