@@ -166,10 +166,16 @@ def test_profile_steps_write_a_trace(tmp_path):
 
 
 def test_a_truncated_heldout_shard_is_named_before_step_one(tmp_path):
-  config = _config(**{
-      'data.dir': str(tmp_path / 'data'), 'data.num_train': 16, 'data.num_train_images': 0,
-      'data.num_heldout': 8, 'data.num_heldout_images': 0, 'data.tokenizer.fit_items': 8,
-  })
+  config = _config(
+      **{
+          'data.dir': str(tmp_path / 'data'),
+          'data.num_train': 16,
+          'data.num_train_images': 0,
+          'data.num_heldout': 8,
+          'data.num_heldout_images': 0,
+          'data.tokenizer.fit_items': 8,
+      }
+  )
   parsed = config_lib.parse(config)
   version = prepare.prepare(parsed.data, parsed.vocab)
   (shard,) = (version / 'records').rglob('*heldout.array_record*')
