@@ -6,6 +6,7 @@ Commands:
   train     train in WORKDIR, resuming from its latest complete checkpoint (docs/training.md)
   sample    generate a clip for --prompt (optionally from --image) with the model in WORKDIR
   eval      prompt adherence of the model in WORKDIR on the held-out synthetic prompts
+  convert-tokenizer  NVIDIA's Cosmos DV4x8x8 files -> a torch-free directory (docs/tokenizers.md)
   bench     benchmarks (own flags, see --help): results in bench/results, docs/benchmarks.md
 
 Config leaves are overridden with `--config.train.num_steps=100`, `--config.mesh.shape="(2,2,2)"`;
@@ -134,12 +135,17 @@ def _load_run(config):
 def _sample(config) -> int:
   import tqdm  # pylint: disable=g-import-not-at-top
 
+  from lumos_jax import layout  # pylint: disable=g-import-not-at-top
+
   if not _PROMPT.value:
     raise app.UsageError('sample needs --prompt="..."')
   inference, run = _load_run(config)
   data = run.config.data
   fps, duration = data.fps_duration[0]
-  frames = fps * duration if _FRAMES.value is None else _FRAMES.value
+  if _FRAMES.value is None:  # the first training choice, in latent frames
+    frames = layout.latent_frames(fps * duration, run.vocab.rope_strides[0])
+  else:
+    frames = _FRAMES.value
   if _RESOLUTION.value:
     try:
       width, height = (int(x) for x in _RESOLUTION.value.lower().split('x'))
@@ -232,6 +238,10 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  if sys.argv[1:2] == ['convert-tokenizer']:  # own argparse flags (tokenizers/cosmos/importer.py)
+    from lumos_jax.tokenizers.cosmos import importer  # pylint: disable=g-import-not-at-top
+
+    sys.exit(importer.main(sys.argv[2:]))
   if sys.argv[1:2] == ['bench']:  # own argparse flags, no --config (lumos_jax/bench.py)
     from lumos_jax import bench  # pylint: disable=g-import-not-at-top
 

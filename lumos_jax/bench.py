@@ -1,7 +1,7 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
 """Benchmarks: attention kernels, train step, sampling latency, data pipeline.
 
-  python -m lumos_jax.bench [--quick] [--sections=attention,train,sampling,data]
+  python -m lumos_jax.bench [--quick] [--sections=attention,train,sampling,data,tokenizer]
                             [--out=bench/results/latest.json] [--doc=docs/benchmarks.md]
 
 Writes a JSON list of records, each {name, metric, value, unit, machine, date, [seq_len], ...}
@@ -56,7 +56,7 @@ from lumos_jax.model import config as model_config_lib
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / 'bench' / 'results' / 'latest.json'
 DEFAULT_DOC = REPO / 'docs' / 'benchmarks.md'
-SECTIONS = ('attention', 'train', 'sampling', 'data')
+SECTIONS = ('attention', 'train', 'sampling', 'data', 'tokenizer')
 BEGIN, END = '<!-- bench:begin -->', '<!-- bench:end -->'
 
 # Decoder layer of the official-shaped model (configs/common.py MODELS['1b'], Llama-3.2-1B shape).
@@ -114,6 +114,9 @@ class Plan:
   data: tuple[str, ...]
   data_batches: int
   model_impls: tuple[str, ...]  # attention_impl of the train and sampling models
+  # (Cosmos config, RGB frames, height, width) timed, and the shapes only compiled for memory
+  tokenizer: tuple[tuple[str, int, int, int], ...] = ()
+  tokenizer_memory: tuple[tuple[str, int, int, int], ...] = ()
 
 
 def plan(quick: bool, backend: str) -> Plan:
@@ -129,6 +132,8 @@ def plan(quick: bool, backend: str) -> Plan:
         ('tiny',),
         2,
         ('dense',),
+        (('small', 5, 48, 64),),
+        (('small', 25, 96, 160),),
     )
   impls = {
       'cpu': ('dense', 'blockwise'),
@@ -150,6 +155,9 @@ def plan(quick: bool, backend: str) -> Plan:
       ('tiny', 'demo'),
       50,
       impls if backend == 'cpu' else ('dense', *impls[2:]),
+      # 256p and 384p crops of the official lists (448x256, 672x384), 9 frames -> 3 latents
+      (('dv4x8x8', 9, 256, 448), ('dv4x8x8', 9, 384, 672)),
+      (('dv4x8x8', 25, 384, 672),),  # the official 12 fps x 2 s clip at 384p -> 7 latents
   )
 
 
@@ -436,6 +444,69 @@ def bench_data(rec: Recorder, p: Plan, data_root: pathlib.Path | None = None) ->
     )
 
 
+# -- visual tokenizer -----------------------------------------------------------------------------
+
+
+def _cosmos(name: str, dtype: str):
+  """A Cosmos DV tokenizer with random weights: 'dv4x8x8' (Lumos's) or 'small' (channels 16)."""
+  from lumos_jax.tokenizers.cosmos import config as cosmos_config  # pylint: disable=g-import-not-at-top
+  from lumos_jax.tokenizers.cosmos import state_dict, tokenizer  # pylint: disable=g-import-not-at-top
+
+  config = cosmos_config.CosmosConfig.dv4x8x8(**({'channels': 16} if name == 'small' else {}))
+  weights = state_dict.random_state_dict(config, seed=0)
+  return tokenizer.CosmosTokenizer.from_state_dict(config, weights, jnp.dtype(dtype))
+
+
+def _memory(compiled) -> float:
+  mem = compiled.memory_analysis()
+  return (
+      mem.argument_size_in_bytes
+      + mem.output_size_in_bytes
+      + mem.temp_size_in_bytes
+      - mem.alias_size_in_bytes
+  )
+
+
+def bench_tokenizer(rec: Recorder, p: Plan) -> None:
+  """Cosmos DV encode / decode time per RGB frame (random weights: the cost does not depend on
+  them), and the compiled peak memory of larger clips without running them."""
+  dtype = 'float32' if jax.default_backend() == 'cpu' else 'bfloat16'
+  rng = np.random.default_rng(0)
+  for name, frames, height, width in p.tokenizer:
+    tok = _cosmos(name, dtype)
+    video = rng.integers(0, 256, (1, frames, height, width, 3), dtype=np.uint8)
+    codes = tok.encode(video)  # compiles
+    tok.decode(codes)
+    encode = _median_time(lambda: tok.encode(video), p.reps)
+    decode = _median_time(lambda: tok.decode(codes), p.reps)
+    extra = dict(
+        frames=frames,
+        size=f'{width}x{height}',
+        latents='x'.join(map(str, codes.shape[1:])),
+        dtype=dtype,
+    )
+    rec.add(f'tokenizer/{name}', 'encode_s_per_frame', encode / frames, 's', **extra)
+    rec.add(f'tokenizer/{name}', 'decode_s_per_frame', decode / frames, 's', **extra)
+  for name, frames, height, width in p.tokenizer_memory:
+    tok = _cosmos(name, dtype)
+    t, h, w = layout.latent_frames(frames, 4), height // 8, width // 8
+    extra = dict(frames=frames, size=f'{width}x{height}', latents=f'{t}x{h}x{w}', dtype=dtype)
+    rec.add(
+        f'tokenizer/{name}',
+        'encode_peak_bytes',
+        _memory(tok.compiled('encode', (1, frames, height, width, 3))),
+        'bytes',
+        **extra,
+    )
+    rec.add(
+        f'tokenizer/{name}',
+        'decode_peak_bytes',
+        _memory(tok.compiled('decode', (1, t, h, w))),
+        'bytes',
+        **extra,
+    )
+
+
 # -- report ---------------------------------------------------------------------------------------
 
 
@@ -515,6 +586,29 @@ def render(records: Sequence[dict], command: str) -> str:
           f'{_fmt(r["value"], "s")} | {_fmt(m["first_call_s"]["value"], "s")} |'
       )
     lines.append('')
+  tok = [k for k in by if k[0].startswith('tokenizer/')]
+  if tok:
+    lines += [
+        '### Visual tokenizer (Cosmos DV, random weights, batch 1)',
+        '',
+        '| config | clip (RGB frames, WxH) | latents | dtype | encode / frame | decode / frame '
+        '| encode peak | decode peak |',
+        '|---|---|---|---|---:|---:|---:|---:|',
+    ]
+    for key in tok:
+      m = by[key]
+      rows = {}
+      for metric, r in m.items():
+        rows.setdefault((r['frames'], r['size']), {})[metric] = r
+      for (frames, size), row in rows.items():
+        r = next(iter(row.values()))
+        cell = lambda k, u: _fmt(row[k]['value'], u) if k in row else ''
+        lines.append(
+            f'| {key[0].split("/", 1)[1]} | {frames}, {size} | {r["latents"]} | {r["dtype"]} | '
+            f'{cell("encode_s_per_frame", "s")} | {cell("decode_s_per_frame", "s")} | '
+            f'{cell("encode_peak_bytes", "bytes")} | {cell("decode_peak_bytes", "bytes")} |'
+        )
+    lines.append('')
   data = [k for k in by if k[0].startswith('data/')]
   if data:
     lines += ['### Data pipeline', '', '| config | batch | items/s |', '|---|---:|---:|']
@@ -571,6 +665,7 @@ def run(
       train=bench_train,
       sampling=bench_sampling,
       data=functools.partial(bench_data, data_root=data_root),
+      tokenizer=bench_tokenizer,
   )
   for section in SECTIONS:
     if section in sections:

@@ -60,7 +60,7 @@ def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
       nnx.merge(graphdef, params),
       vocab,
       run_dir.text_tokenizer(workdir, vocab),
-      run_dir.visual_tokenizer(workdir),
+      run_dir.visual_tokenizer(workdir, config.data.tokenizer.dtype),
       step,
   )
 
@@ -78,6 +78,13 @@ def _first_frame(path: str, size: tuple[int, int]) -> np.ndarray:
   )
   left, top = (image.width - w) // 2, (image.height - h) // 2
   return np.asarray(image.crop((left, top, left + w, top + h)))
+
+
+def _rgb_frames(latent: int, tokenizer: VisualTokenizer) -> int:
+  """RGB frames the video header counts for `latent` frames (official: 7 Cosmos latents = 24 RGB
+  frames = 2 s at 12 fps; without temporal compression a latent frame is an RGB frame)."""
+  c = tokenizer.temporal_compression
+  return latent if c == 1 else (latent - 1) * c
 
 
 def sample_to_files(
@@ -128,7 +135,7 @@ def sample_to_files(
       num_frames=frames,
       height=height // patch,
       width=width // patch,
-      duration=max(1, math.ceil(frames / fps)),
+      duration=max(1, math.ceil(_rgb_frames(frames, run.visual_tokenizer) / fps)),
       fps=fps,
       given_frames=given,
   )
@@ -197,7 +204,9 @@ def probe_run(run: Run, num_clips: int | None = None) -> history_probe.ProbeResu
   items = [
       (
           run.text_tokenizer.encode(r.caption),
-          r.codes[pipeline.select_frames(r.num_frames, r.fps, fps, duration)],
+          r.codes[
+              pipeline.select_frames(r.num_frames, r.fps, fps, duration, run.vocab.rope_strides[0])
+          ],
       )
       for r in records
   ]

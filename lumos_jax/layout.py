@@ -46,6 +46,17 @@ def frame_content_length(height: int, width: int) -> int:
   return height * (width + 1)
 
 
+def latent_frames(rgb_frames: int, temporal_compression: int = 1) -> int:
+  """Latent frames of `rgb_frames` RGB frames for a causal tokenizer: ceil((T - 1) / c) + 1 (the
+  first frame alone, then one latent per c frames; Cosmos DV4x8x8: 25 -> 7, 24 -> 7)."""
+  if rgb_frames < 1 or temporal_compression < 1:
+    raise ValueError(
+        f'need rgb_frames >= 1 and temporal_compression >= 1, got {rgb_frames}, '
+        f'{temporal_compression}'
+    )
+  return -(-(rgb_frames - 1) // temporal_compression) + 1
+
+
 def frame_length(height: int, width: int) -> int:
   """Tokens of one frame block: header, content and image_end."""
   return FRAME_HEADER_LEN + frame_content_length(height, width) + 1

@@ -3,7 +3,9 @@
 
   WORKDIR/config.json            the complete config (every key), parsed again on load
   WORKDIR/vocab.json             the vocabulary (all ids and ranges)
-  WORKDIR/visual_tokenizer.npz   the visual tokenizer (the data set's fitted patch VQ)
+  WORKDIR/visual_tokenizer.npz   the visual tokenizer: the data set's fitted patch VQ, or
+  WORKDIR/visual_tokenizer/      a converted Cosmos DV (config.json, cosmos.safetensors; a hard
+                                 link to the converted files where the file system allows)
   WORKDIR/text_tokenizer.json    the text tokenizer file, when the vocabulary has no byte range
   WORKDIR/heldout.npz            up to `sample.eval_prompts` held-out videos: captions, text ids,
                                  codes, fps and attributes (the prompts `eval` scores)
@@ -30,12 +32,13 @@ import numpy as np
 from lumos_jax import config as config_lib
 from lumos_jax.data import records
 from lumos_jax.errors import UserError
-from lumos_jax.tokenizers import patch_vq, text as text_lib
+from lumos_jax.tokenizers import patch_vq, text as text_lib, visual
 from lumos_jax.vocab import Vocab
 
 CONFIG = 'config.json'
 VOCAB = 'vocab.json'
 VISUAL_TOKENIZER = 'visual_tokenizer.npz'
+COSMOS_TOKENIZER = 'visual_tokenizer'
 TEXT_TOKENIZER = 'text_tokenizer.json'
 HELDOUT = 'heldout.npz'
 
@@ -82,6 +85,27 @@ def _heldout_bytes(items: list[records.Record]) -> bytes:
   return buffer.getvalue()
 
 
+def _copy_cosmos(source: pathlib.Path, target: pathlib.Path) -> None:
+  """The converted Cosmos files into the run (hard links where possible: they are ~0.4 GB);
+  kept when the run already holds files of the same sizes (a resumed run)."""
+  names = visual.COSMOS_FILES
+  if target.is_dir() and all(
+      (target / n).is_file() and (target / n).stat().st_size == (source / n).stat().st_size
+      for n in names
+  ):
+    return
+  tmp = target.with_name(f'.{target.name}.tmp-{uuid.uuid4().hex[:8]}')
+  tmp.mkdir()
+  for name in names:
+    try:
+      os.link(source / name, tmp / name)
+    except OSError:  # another file system, or links not allowed
+      shutil.copyfile(source / name, tmp / name)
+  if target.exists():
+    shutil.rmtree(target)
+  os.replace(tmp, target)
+
+
 def write(
     workdir: str | os.PathLike, config: config_lib.Config, version_dir: str | os.PathLike | None
 ) -> None:
@@ -103,10 +127,11 @@ def write(
   if version_dir is None:
     return
   version_dir = pathlib.Path(version_dir)
-  tokenizer = version_dir / 'tokenizer.npz'
-  if tokenizer.is_file():
+  if config.data.tokenizer.kind == 'cosmos':
+    _copy_cosmos(visual.cosmos_dir(config.data.tokenizer), workdir / COSMOS_TOKENIZER)
+  elif (version_dir / visual.PATCH_VQ_FILE).is_file():
     tmp = workdir / f'.{VISUAL_TOKENIZER}.tmp-{uuid.uuid4().hex[:8]}'
-    shutil.copyfile(tokenizer, tmp)
+    shutil.copyfile(version_dir / visual.PATCH_VQ_FILE, tmp)
     os.replace(tmp, workdir / VISUAL_TOKENIZER)
   items = _heldout_records(config, version_dir)
   if items:
@@ -142,8 +167,14 @@ def text_tokenizer(workdir: str | os.PathLike, vocab: Vocab) -> text_lib.TextTok
   return text_lib.for_vocab(vocab, str(path) if path.is_file() else None)
 
 
-def visual_tokenizer(workdir: str | os.PathLike) -> patch_vq.PatchVQ:
-  return patch_vq.PatchVQ.load(_require(pathlib.Path(workdir), VISUAL_TOKENIZER))
+def visual_tokenizer(
+    workdir: str | os.PathLike, dtype: str = 'bfloat16'
+) -> patch_vq.VisualTokenizer:
+  """The run's visual tokenizer (a Cosmos DV computes in `dtype`)."""
+  workdir = pathlib.Path(workdir)
+  if (workdir / COSMOS_TOKENIZER).is_dir():
+    return visual.load_cosmos(workdir / COSMOS_TOKENIZER, dtype)
+  return visual.load(_require(workdir, VISUAL_TOKENIZER))
 
 
 def heldout(workdir: str | os.PathLike) -> list[records.Record]:

@@ -44,12 +44,15 @@ def test_records_follow_the_schema(quick_run):
       'train/tiny',
       'sampling/tiny',
       'data/tiny',
+      'tokenizer/small',
   } <= names
   metrics = {(r['name'], r['metric']) for r in records}
   assert ('attention/blockwise', 'peak_memory_bytes') in metrics
   assert ('train/tiny', 'tokens_per_s') in metrics
   assert ('train/tiny', 'model_flops_per_s') in metrics
   assert ('sampling/tiny', 'latency_per_frame_s') in metrics
+  for metric in ('encode_s_per_frame', 'decode_s_per_frame', 'encode_peak_bytes'):
+    assert ('tokenizer/small', metric) in metrics
   for r in records:
     if r['name'].startswith(('attention/', 'train/')):
       assert isinstance(r['seq_len'], int)

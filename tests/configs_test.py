@@ -56,7 +56,14 @@ def test_presets_override_only_what_differs():
         ({'optim': {'decay': 'cos'}}, "config.optim.decay='cos'"),
         ({'sample': {'steps': 0}}, 'config.sample.steps=0: must be >= 1'),
         ({'vocab': {'preset': 'llama'}}, "config.vocab.preset='llama': expected one of"),
-        ({'vocab': {'preset': 'lumos1', 'codebook_size': 512}}, 'config.vocab: codebook_size=512'),
+        (
+            {'vocab': {'preset': 'lumos1', 'codebook_size': 512}},
+            "config.vocab: {'codebook_size': 512",
+        ),
+        (
+            {'data': {'tokenizer': {'kind': 'vqgan'}}},
+            "config.data.tokenizer.kind='vqgan': expected",
+        ),
         ({'model': 3}, 'config.model: expected a section'),
     ],
 )

@@ -14,11 +14,13 @@ import sys
 
 import numpy as np
 import pytest
+import safetensors.numpy
 from PIL import Image
 
 from lumos_jax import testing
 
-DOCS = ['README.md', 'docs/training.md', 'docs/data.md']
+DOCS = ['README.md', 'docs/training.md', 'docs/data.md', 'docs/tokenizers.md']
+FIXTURE = testing.REPO / 'tests' / 'fixtures' / 'cosmos_dv_small.npz'
 
 
 def commands(doc: str) -> list[list[str]]:
@@ -33,7 +35,14 @@ def commands(doc: str) -> list[list[str]]:
       line = line.split('  #')[0].strip()
       if line.startswith('python -m lumos_jax '):
         line = re.sub(r'\[--config\.a\.b=value \.\.\.\]', '', line)
-        out.append(shlex.split(line.replace('[', ' ').replace(']', ' ')))
+        argv = shlex.split(line.replace('[', ' ').replace(']', ' '))
+        folded = argv[:4]  # `--flag value` -> `--flag=value`
+        for arg in argv[4:]:
+          if folded[-1].startswith('--') and '=' not in folded[-1] and not arg.startswith('--'):
+            folded[-1] += f'={arg}'
+          else:
+            folded.append(arg)
+        out.append(folded)
   return out
 
 
@@ -50,6 +59,10 @@ def shrink(argv: list[str], tmp) -> list[str]:
       value, has_data_dir = str(tmp / 'data'), True
     elif key == '--config.train.num_steps':
       value = '2'
+    elif key == '--src':  # NVIDIA's files: the test fixture's (reduced) weights, same names
+      value = str(tmp / 'release.safetensors')
+      with np.load(FIXTURE) as f:
+        safetensors.numpy.save_file({k[2:]: f[k] for k in f.files if k.startswith('w/')}, value)
     elif key == '--image':
       value = str(tmp / 'first_frame.png')
       Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(value)
@@ -68,6 +81,7 @@ def test_commands_are_found():
   found = {doc: [c[3] for c in commands(doc)] for doc in DOCS}
   assert found['README.md'] == ['prepare', 'train', 'sample', 'eval', 'train'], found
   assert found['docs/training.md'].count('train') == 3 and found['docs/data.md'] == ['prepare']
+  assert found['docs/tokenizers.md'] == ['convert-tokenizer']
 
 
 @pytest.mark.parametrize('doc', DOCS)

@@ -247,3 +247,11 @@ def test_pad_batch():
     layout.pad_batch([[1], [1, 2, 3]], V, length=2)
   with pytest.raises(ValueError, match='row 0: expected a 1-D sequence'):
     layout.pad_batch([[[1]]], V)
+
+
+@pytest.mark.parametrize(
+    'rgb, c, latent',
+    [(1, 4, 1), (2, 4, 2), (5, 4, 2), (6, 4, 3), (24, 4, 7), (25, 4, 7), (84, 4, 22), (9, 1, 9)],
+)
+def test_latent_frames(rgb, c, latent):
+  assert layout.latent_frames(rgb, c) == latent  # ceil((T - 1) / c) + 1 by hand

@@ -70,6 +70,8 @@ def test_recipe_values(name):
   assert config.mesh.shape == (1, -1, 1)  # FSDP full shard
   assert config.data.fps_duration == (((1, 1),) if stage == 'stage1' else ((12, 2),))
   assert config.data.batch_size == 48 and config.data.source == 'user'
+  assert (config.data.tokenizer.kind, config.data.tokenizer.dtype) == ('cosmos', 'bfloat16')
+  assert config.data.frames == (1 if stage == 'stage1' else 25)  # 12 fps x 2 s -> 7 latents
   assert config.data.length_buckets[-1] == (32768 if stage == 'stage1' else 65536)  # max_seq_len
   # warm-up 0.0025 epochs, 100 epochs
   assert config.optim.warmup_steps == 25 and config.train.num_steps == 100 * 10000

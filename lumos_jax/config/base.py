@@ -19,6 +19,8 @@ def get_config() -> mlc.ConfigDict:
   c.vocab = mlc.ConfigDict()
   c.vocab.preset = 'demo'  # 'lumos1' (official 129,536 ids, Cosmos codes) | 'demo' (byte text)
   c.vocab.codebook_size = 128  # visual codes; 0 = the preset's own (lumos1: 64,000)
+  c.vocab.latent_per_grid = 0  # demo preset: latent rows per frame-size grid unit (0: 1)
+  c.vocab.rope_strides = ()  # demo preset: MM-RoPE (t, h, w) strides = tokenizer compression
 
   c.model = mlc.ConfigDict()
   c.model.embed_dim = 128  # model width (HF hidden_size)
@@ -56,10 +58,13 @@ def get_config() -> mlc.ConfigDict:
   c.data.fps = 8  # stored clip frame rate
   c.data.max_text_tokens = 64  # longest prompt in tokens
   c.data.text_tokenizer = ''  # tokenizer.json for vocabularies without a byte range (lumos1)
-  c.data.tokenizer = mlc.ConfigDict()  # the demo patch VQ, fitted on the train clips
-  c.data.tokenizer.patch_size = 8  # pixels per latent side
-  c.data.tokenizer.iters = 20  # k-means iterations
-  c.data.tokenizer.fit_items = 256  # train clips the codebook is fitted on
+  c.data.tokenizer = mlc.ConfigDict()  # the visual tokenizer (docs/tokenizers.md)
+  c.data.tokenizer.kind = 'patch_vq'  # 'patch_vq' (demo, fitted on the train clips) | 'cosmos'
+  c.data.tokenizer.path = ''  # cosmos: the directory written by `convert-tokenizer`
+  c.data.tokenizer.dtype = 'bfloat16'  # cosmos compute dtype: bfloat16 (Lumos's) | float32 (exact)
+  c.data.tokenizer.patch_size = 8  # patch_vq: pixels per latent side
+  c.data.tokenizer.iters = 20  # patch_vq: k-means iterations
+  c.data.tokenizer.fit_items = 256  # patch_vq: train clips the codebook is fitted on
   c.data.user = mlc.ConfigDict()  # source='user': a folder of mp4/png files and captions
   c.data.user.root = ''  # the folder
   c.data.user.captions = 'captions.jsonl'  # its caption file (docs/data.md)

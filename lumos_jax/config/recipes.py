@@ -82,7 +82,7 @@ def lumos1_config(size: str, stage: str, arg: str | None = None) -> mlc.ConfigDi
       dir='data/lumos1',
       source='user',
       size=256,  # stage 1 and the 256p joint stage; 384p: --config.data.size="(384, 672)"
-      frames=1 if image_stage else 24,  # 12 fps x 2 s
+      frames=1 if image_stage else 25,  # 12 fps x 2 s + the first frame -> 7 Cosmos latents
       fps=1 if image_stage else 12,
       max_text_tokens=256,
       batch_size=arg.gpus,  # batch 1 per GPU (video); the joint stage's images use 6 per GPU
@@ -90,6 +90,9 @@ def lumos1_config(size: str, stage: str, arg: str | None = None) -> mlc.ConfigDi
       image_fraction=1.0 if image_stage else 0.5,  # joint: 1 image step per video step
       length_buckets=_BUCKETS[:-1] if image_stage else _BUCKETS,
   )
+  # Cosmos DV4x8x8 (spec 8.1: bf16), converted once with `python -m lumos_jax convert-tokenizer
+  # --src <NVIDIA's Cosmos-Tokenizer-DV4x8x8> --out tokenizers/cosmos_dv4x8x8` (docs/tokenizers.md).
+  config.data.tokenizer.update(kind='cosmos', path='tokenizers/cosmos_dv4x8x8', dtype='bfloat16')
   lr = LEARNING_RATES[(size, stage)]
   config.optim.update(
       learning_rate=lr,

@@ -2,8 +2,9 @@
 """`runlocal=True`: any recipe shrunk to a CPU-sized run that keeps everything else.
 
 Shrunk: the model shape (2 layers of width 64), the data (the embedded synthetic generator at
-16x16 pixels, a few dozen items), the vocabulary (the demo preset: the official one needs the
-Cosmos tokenizer and a tokenizer.json), the batch, the steps and the sampler; (fps, duration)
+16x16 pixels, a few dozen items), the visual tokenizer and vocabulary (the demo patch VQ and
+preset: the official ones need NVIDIA's Cosmos files and a tokenizer.json), the batch, the steps
+and the sampler; (fps, duration)
 choices keep their fps with a duration of 1 s (the synthetic objects would leave a 2-second
 frame). Kept: the recipe's masking (AR-DF type, schedule, rates), loss, optimizer, frame rates,
 image/video mix, CFG dropout, masking modes, attention pattern, RoPE variant, numerics and remat
@@ -23,8 +24,7 @@ _SIZE = 16  # pixels: 2x2 latents of the demo patch tokenizer
 
 def runlocal(config: mlc.ConfigDict) -> mlc.ConfigDict:
   """Shrinks `config` in place (see the module docstring) and returns it."""
-  config.vocab.preset = 'demo'
-  config.vocab.codebook_size = 32
+  config.vocab.update(preset='demo', codebook_size=32, latent_per_grid=0, rope_strides=())
   config.model.update(
       embed_dim=64,
       num_layers=2,
@@ -61,7 +61,7 @@ def runlocal(config: mlc.ConfigDict) -> mlc.ConfigDict:
           sorted({_round_up(d.max_text_tokens + 7 + frame_tokens, 64), _round_up(longest, 64)})
       ),
   )
-  d.tokenizer.update(iters=4, fit_items=32)
+  d.tokenizer.update(kind='patch_vq', path='', iters=4, fit_items=32)
   config.loss.update(chunk_size=64, max_frames=max(frames, 1))
   config.train.update(num_steps=4, log_every=1, eval_every=2, eval_batches=1)
   config.checkpoint.update(every_steps=2, async_save=False)

@@ -35,6 +35,8 @@ from lumos_jax.train.config import (
 class VocabConfig:
   preset: str
   codebook_size: int
+  latent_per_grid: int
+  rope_strides: tuple[int, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,19 +210,24 @@ def _build(cls: type, values: Mapping[str, Any], path: str, **fixed: Any):
 
 
 def _vocab(section: VocabConfig) -> vocab_lib.Vocab:
+  geometry = {
+      'codebook_size': section.codebook_size,
+      'latent_per_grid': section.latent_per_grid,
+      'rope_strides': section.rope_strides,
+  }
+  geometry = {k: v for k, v in geometry.items() if v}  # 0 / (): the preset's own
   try:
     if section.preset == 'lumos1':
       vocab = vocab_lib.lumos1()
-      if section.codebook_size not in (0, vocab.codebook_size):
+      changed = {k: v for k, v in geometry.items() if v != getattr(vocab, k)}
+      if changed:
         raise ValueError(
-            f'codebook_size={section.codebook_size}: the lumos1 vocabulary has '
-            f'{vocab.codebook_size} codes (use 0 or {vocab.codebook_size})'
+            f'{changed}: the lumos1 vocabulary is fixed (Cosmos DV4x8x8: 64000 '
+            'codes, latent_per_grid 4, rope_strides (4, 8, 8)); use 0 / ()'
         )
       return vocab
     if section.preset == 'demo':
-      return vocab_lib.demo(
-          **({'codebook_size': section.codebook_size} if section.codebook_size else {})
-      )
+      return vocab_lib.demo(**geometry)
   except ValueError as e:
     raise ConfigError(f'config.vocab: {e}') from e
   raise ConfigError(

@@ -17,10 +17,17 @@ CFG_MODES = ('text_only', 'text_and_video')
 ON_BAD_ITEM = ('error', 'skip')
 
 
+VISUAL_TOKENIZERS = ('patch_vq', 'cosmos')
+COSMOS_DTYPES = ('bfloat16', 'float32')
+
+
 @dataclasses.dataclass(frozen=True)
 class TokenizerConfig:
-  """The demo patch VQ fitted during `prepare`."""
+  """The visual tokenizer: the demo patch VQ fitted during `prepare`, or a converted Cosmos DV."""
 
+  kind: str
+  path: str
+  dtype: str
   patch_size: int
   iters: int
   fit_items: int
@@ -92,13 +99,22 @@ class DataConfig:
     ):
       if getattr(self, field) < 0:
         fail(field, 'must be >= 0')
+    tk = self.tokenizer
+
+    def fail_tokenizer(field: str, msg: str):
+      raise ValueError(f'data.tokenizer.{field}={getattr(tk, field)!r}: {msg}')
+
+    if tk.kind not in VISUAL_TOKENIZERS:
+      fail_tokenizer('kind', f'expected one of {VISUAL_TOKENIZERS}')
+    if tk.dtype not in COSMOS_DTYPES:
+      fail_tokenizer('dtype', f'expected one of {COSMOS_DTYPES}')
+    for field, low in (('patch_size', 1), ('iters', 0), ('fit_items', 1)):
+      if getattr(tk, field) < low:
+        fail_tokenizer(field, f'must be >= {low}')
     sizes = (self.size,) if isinstance(self.size, int) else self.size
-    if min(sizes) < 1 or any(s % self.tokenizer.patch_size for s in sizes):
-      fail(
-          'size',
-          f'must be positive multiples of data.tokenizer.patch_size='
-          f'{self.tokenizer.patch_size}',
-      )
+    multiple = tk.patch_size if tk.kind == 'patch_vq' else 8  # Cosmos DV: x8 in space
+    if min(sizes) < 1 or any(s % multiple for s in sizes):
+      fail('size', f"must be positive multiples of the visual tokenizer's {multiple} px")
     if not self.fps_duration:
       fail('fps_duration', 'give at least one (fps, duration) pair')
     for fps, duration in self.fps_duration:
@@ -122,8 +138,6 @@ class DataConfig:
     buckets = self.length_buckets
     if not buckets or list(buckets) != sorted(set(buckets)) or buckets[0] < 1:
       fail('length_buckets', 'expected increasing positive lengths')
-    if self.tokenizer.patch_size < 1 or self.tokenizer.iters < 0 or self.tokenizer.fit_items < 1:
-      fail('tokenizer', 'expected patch_size >= 1, iters >= 0, fit_items >= 1')
 
   @property
   def height_width(self) -> tuple[int, int]:

@@ -87,12 +87,30 @@ class Settings:
 # -----------------------------------------------------------------------------------------------
 
 
-def select_frames(num_frames: int, data_fps: int, fps: int, duration: int) -> np.ndarray:
-  """Indices of the stored frames kept for an RGB (fps, duration) choice (spec 6.1 step 3).
+def select_frames(
+    num_frames: int, data_fps: int, fps: int, duration: int, temporal_compression: int = 1
+) -> np.ndarray:
+  """Indices of the stored latent frames kept for an RGB (fps, duration) choice (spec 6.1 step 3).
 
   interval = data_fps // fps; keep idx with idx % interval == 0 and (idx + 1) / data_fps <=
-  duration. Raises ValueError unless exactly fps * duration frames are kept.
+  duration, i.e. fps * duration frames. With a temporally compressing tokenizer (Cosmos: c = 4)
+  the stored frames are latents and only fps = data_fps is possible (the official rule): the
+  first `layout.latent_frames(fps * duration, c)` are kept (24 RGB frames -> 7 latents). Raises
+  ValueError when the clip is too short.
   """
+  if temporal_compression > 1:
+    if fps != data_fps:
+      raise ValueError(
+          f'fps {fps}: with a temporally compressing tokenizer the clip rate must be '
+          f'the stored {data_fps} fps'
+      )
+    needed = layout.latent_frames(fps * duration, temporal_compression)
+    if num_frames < needed:
+      raise ValueError(
+          f'a clip of {num_frames} latent frames is too short for {duration} s at '
+          f'{fps} fps ({needed} latent frames)'
+      )
+    return np.arange(needed)
   if fps > data_fps or data_fps % fps:
     raise ValueError(f'fps {fps} does not divide the stored clip rate {data_fps} fps')
   interval = data_fps // fps
@@ -162,7 +180,9 @@ def make_item(
     frames = record.codes[:1]
     given = 0
   else:
-    frames = record.codes[select_frames(record.num_frames, record.fps, fps, duration)]
+    frames = record.codes[
+        select_frames(record.num_frames, record.fps, fps, duration, settings.vocab.rope_strides[0])
+    ]
     given = d.num_given_frames if mode == 'video_next_frame' else 0
   text = prompt_ids(record, fps, duration, settings)
   item = layout.build_item(
@@ -201,7 +221,9 @@ class _LayoutBatch:
         items.append(make_item(record, fps, duration, rng, s))
       except ValueError as e:
         raise records.RecordError(f'item {record.id!r} (record {record.index}): {e}') from e
-    frames = 1 if batch[0].is_image else fps * duration
+    frames = (
+        1 if batch[0].is_image else layout.latent_frames(fps * duration, s.vocab.rope_strides[0])
+    )
     bound = max(length_bound(r.codes.shape, frames, d.max_text_tokens) for r in batch)
     length = bucket_length(bound, d.length_buckets)
     return {
@@ -337,16 +359,18 @@ def make_dataset(
     raise ValueError(f'split {split!r} has no items in {prepare_lib.version_dir(data, vocab)}')
   source = prepare_lib.record_source(data, vocab, split)
   ranges = meta['splits'][split]
+  temporal = vocab.rope_strides[0]  # the tokenizer's temporal compression
+  stored = layout.latent_frames(d.frames, temporal)
   if d.image_fraction < 1:  # every (fps, duration) choice must fit the stored clips
     for fps, duration in d.fps_duration:
       try:
-        select_frames(d.frames, d.fps, fps, duration)
+        select_frames(stored, d.fps, fps, duration, temporal)
       except ValueError as e:
         raise ValueError(
             f'data.fps_duration entry {(fps, duration)} does not fit the stored clips '
             f'(data.frames={d.frames} at data.fps={d.fps}): {e}'
         ) from e
-  max_frames = max(f * t for f, t in d.fps_duration)
+  max_frames = max(layout.latent_frames(f * t, temporal) for f, t in d.fps_duration)
   reader = _Read(source, data, max_frames)
   read_options = grain.ReadOptions(
       num_threads=d.read_threads, prefetch_buffer_size=max(d.read_threads, 4 * local_batch)

@@ -36,12 +36,14 @@ from absl import logging
 from lumos_jax.data import records, synthetic, user_source
 from lumos_jax.data.config import DataConfig
 from lumos_jax.errors import UserError
-from lumos_jax.tokenizers import patch_vq, text as text_lib
+from lumos_jax.tokenizers import patch_vq, text as text_lib, visual
 from lumos_jax.vocab import Vocab
 
 FORMAT_VERSION = 1  # bump when the record contents or layout change
 SPLITS = ('train', 'heldout')
-_ENCODE_CHUNK = 64  # clips encoded together (shared patch de-duplication)
+# Clips encoded together: the patch VQ de-duplicates patches across a chunk; a Cosmos DV clip
+# holds the network's activations, so it goes one clip at a time.
+_ENCODE_CHUNK = {'patch_vq': 64, 'cosmos': 1}
 
 
 # -----------------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def data_spec(data: DataConfig, vocab: Vocab) -> dict:
       'size': _plain(d.size),
       'fps': d.fps,
       'max_text_tokens': d.max_text_tokens,
-      'tokenizer': _plain(d.tokenizer),
+      'tokenizer': visual.fingerprint(d.tokenizer),
       'seed': d.seed,
       'num_shards': d.num_shards,
   }
@@ -209,13 +211,14 @@ def _fit_videos(source: _Source, count: int) -> list[np.ndarray]:
 def _tokenized(
     source: _Source,
     split: str,
-    vq: patch_vq.PatchVQ,
+    vq: patch_vq.VisualTokenizer,
     text_tokenizer,
     checks: records.Checks,
     on_bad: Callable[[str], None],
     progress,
+    chunk_size: int,
 ) -> Iterator[dict]:
-  """Record dicts of a split, encoding clips of equal shape together."""
+  """Record dicts of a split, encoding up to `chunk_size` clips of equal shape together."""
 
   def flush(chunk: list[RawItem]) -> Iterator[dict]:
     shapes = {c.video.shape for c in chunk}
@@ -247,7 +250,7 @@ def _tokenized(
     if item is None:
       progress.update(1)
       continue
-    if chunk and (len(chunk) >= _ENCODE_CHUNK or item.video.shape != chunk[0].video.shape):
+    if chunk and (len(chunk) >= chunk_size or item.video.shape != chunk[0].video.shape):
       yield from flush(chunk)
       chunk = []
     chunk.append(item)
@@ -319,22 +322,33 @@ def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
   tmp.mkdir(parents=True)
 
   tk = d.tokenizer
-  num_skipped = len(source.skipped)
-  fit = _fit_videos(source, tk.fit_items)
-  del source.skipped[num_skipped:]  # the tokenizing pass below meets (and counts) them again
-  if not fit:
-    raise ValueError('no train items to fit the visual tokenizer on')
-  vq = patch_vq.PatchVQ.fit(
-      fit,
-      codebook_size=vocab.codebook_size,
-      patch_size=tk.patch_size,
-      iters=tk.iters,
-      seed=d.seed,
-  )
-  patch_vq.check_vocab(vq, vocab)
-  vq.save(tmp / 'tokenizer.npz')
-  psnr = vq.psnr(fit[: min(len(fit), 32)])
-  del fit
+  if tk.kind == 'cosmos':
+    vq = visual.load_cosmos(visual.cosmos_dir(tk), tk.dtype)
+    tokenizer_meta = {'kind': 'cosmos', 'path': str(pathlib.Path(tk.path).resolve())}
+  else:
+    num_skipped = len(source.skipped)
+    fit = _fit_videos(source, tk.fit_items)
+    del source.skipped[num_skipped:]  # the tokenizing pass below meets (and counts) them again
+    if not fit:
+      raise ValueError('no train items to fit the visual tokenizer on')
+    vq = patch_vq.PatchVQ.fit(
+        fit,
+        codebook_size=vocab.codebook_size,
+        patch_size=tk.patch_size,
+        iters=tk.iters,
+        seed=d.seed,
+    )
+    vq.save(tmp / visual.PATCH_VQ_FILE)
+    tokenizer_meta = {
+        'kind': 'patch_vq',
+        'psnr_db': round(float(vq.psnr(fit[:32])), 2),
+        'patch_size': vq.patch_size,
+    }
+    del fit
+  try:
+    patch_vq.check_vocab(vq, vocab)
+  except ValueError as e:
+    raise UserError(f'data.tokenizer (kind={tk.kind!r}) and config.vocab do not fit: {e}') from e
 
   text_tokenizer = text_lib.for_vocab(vocab, d.text_tokenizer or None)
   checks = records.Checks.for_vocab(vocab, d.max_text_tokens)
@@ -353,7 +367,9 @@ def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
       progress = _Progress(total, f'tokenizing {split}')
       counts = {'video': 0, 'image': 0}
       try:
-        for ex in _tokenized(source, split, vq, text_tokenizer, checks, on_bad, progress):
+        for ex in _tokenized(
+            source, split, vq, text_tokenizer, checks, on_bad, progress, _ENCODE_CHUNK[tk.kind]
+        ):
           kind = json.loads(ex['attributes'])['kind']
           if kind == 'video' and counts['image']:
             raise AssertionError('videos must precede images within a split')
@@ -395,11 +411,7 @@ def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
           for s in splits
       },
       'skipped': bad,
-      'tokenizer': {
-          'psnr_db': round(float(psnr), 2),
-          'codebook_size': vq.codebook_size,
-          'patch_size': vq.patch_size,
-      },
+      'tokenizer': {**tokenizer_meta, 'codebook_size': vq.codebook_size},
       'codebook_size': vocab.codebook_size,
   }
   (tmp / 'meta.json').write_text(json.dumps(meta, indent=1))
@@ -428,9 +440,12 @@ def load_meta(data: DataConfig, vocab: Vocab) -> dict:
   return records.load_meta(ensure_prepared(data, vocab))
 
 
-def load_tokenizer(data: DataConfig, vocab: Vocab) -> patch_vq.PatchVQ:
-  """The visual tokenizer fitted for these data settings (prepares synthetic data if needed)."""
-  return patch_vq.PatchVQ.load(ensure_prepared(data, vocab) / 'tokenizer.npz')
+def load_tokenizer(data: DataConfig, vocab: Vocab) -> patch_vq.VisualTokenizer:
+  """The visual tokenizer of these data settings (prepares synthetic data if needed)."""
+  version = ensure_prepared(data, vocab)
+  if data.tokenizer.kind == 'cosmos':
+    return visual.load_cosmos(visual.cosmos_dir(data.tokenizer), data.tokenizer.dtype)
+  return patch_vq.PatchVQ.load(version / visual.PATCH_VQ_FILE)
 
 
 def record_source(data: DataConfig, vocab: Vocab, split: str = 'train') -> records.RecordSource:

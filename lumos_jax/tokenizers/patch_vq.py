@@ -26,7 +26,11 @@ _FIT_CHUNK = 4096  # patches per distance matrix inside k-means
 
 
 class VisualTokenizer(Protocol):
-  """Maps uint8 videos [T, H, W, 3] to int32 codes [T / temporal, H / spatial, W / spatial]."""
+  """Maps uint8 videos [T, H, W, 3] to int32 codes [t, H / spatial, W / spatial] and back.
+
+  t = ceil((T - 1) / temporal) + 1 (`layout.latent_frames`: T for the patch VQ, whose temporal
+  compression is 1; Cosmos DV4x8x8: 25 -> 7); `decode` returns temporal * (t - 1) + 1 frames.
+  """
 
   @property
   def codebook_size(self) -> int:

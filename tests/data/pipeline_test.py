@@ -403,3 +403,13 @@ def test_bad_record_raises_or_is_counted_and_skipped(tiny, sections, tmp_path, c
   assert pipeline.skip_counts()['train'] == before + 1
   assert 'skipping bad item' in caplog.text and 'record 5' in caplog.text
   assert 5 not in ids and len(ids) == 88  # 95 good videos -> 11 full batches of 8
+
+
+def test_select_frames_with_a_temporally_compressing_tokenizer():
+  # Cosmos DV4x8x8 (spec 6.1): 12 fps x 2 s = 24 RGB frames -> the first 7 latent frames.
+  np.testing.assert_array_equal(pipeline.select_frames(22, 12, 12, 2, 4), np.arange(7))
+  np.testing.assert_array_equal(pipeline.select_frames(7, 12, 12, 2, 4), np.arange(7))
+  with pytest.raises(ValueError, match='too short for 2 s at 12 fps \\(7 latent frames\\)'):
+    pipeline.select_frames(6, 12, 12, 2, 4)
+  with pytest.raises(ValueError, match='the clip rate must be the stored 12 fps'):
+    pipeline.select_frames(22, 12, 6, 2, 4)
