@@ -39,5 +39,6 @@ def get_config(arg=None):
   config.sample.update(
       steps=12,  # official: 50
       cfg_scale=3.0,  # official: 15 for video; 2-3 is best for this model
+      image_cfg_scale=3.0,  # official: 16
   )
   return runlocal(config) if arg.runlocal else config

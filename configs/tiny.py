@@ -34,5 +34,5 @@ def get_config(arg=None):
       num_steps=20, log_every=1, eval_every=10, eval_batches=1, max_nonfinite_in_a_row=3
   )
   config.checkpoint.every_steps = 10
-  config.sample.update(steps=4, cfg_scale=3.0, eval_prompts=8)
+  config.sample.update(steps=4, cfg_scale=3.0, image_cfg_scale=3.0, eval_prompts=8)
   return runlocal(config) if arg.runlocal else config

@@ -586,7 +586,10 @@ def render(records: Sequence[dict], command: str) -> str:
           f'{_fmt(r["value"], "s")} | {_fmt(m["first_call_s"]["value"], "s")} |'
       )
     lines.append('')
-  tok = [k for k in by if k[0].startswith('tokenizer/')]
+  tok = {}  # (config, frames, size) -> metric -> record: one config runs at several sizes
+  for r in records:
+    if r['name'].startswith('tokenizer/'):
+      tok.setdefault((r['name'].split('/', 1)[1], r['frames'], r['size']), {})[r['metric']] = r
   if tok:
     lines += [
         '### Visual tokenizer (Cosmos DV, random weights, batch 1)',
@@ -595,19 +598,14 @@ def render(records: Sequence[dict], command: str) -> str:
         '| encode peak | decode peak |',
         '|---|---|---|---|---:|---:|---:|---:|',
     ]
-    for key in tok:
-      m = by[key]
-      rows = {}
-      for metric, r in m.items():
-        rows.setdefault((r['frames'], r['size']), {})[metric] = r
-      for (frames, size), row in rows.items():
-        r = next(iter(row.values()))
-        cell = lambda k, u: _fmt(row[k]['value'], u) if k in row else ''
-        lines.append(
-            f'| {key[0].split("/", 1)[1]} | {frames}, {size} | {r["latents"]} | {r["dtype"]} | '
-            f'{cell("encode_s_per_frame", "s")} | {cell("decode_s_per_frame", "s")} | '
-            f'{cell("encode_peak_bytes", "bytes")} | {cell("decode_peak_bytes", "bytes")} |'
-        )
+    for (name, frames, size), row in tok.items():
+      r = next(iter(row.values()))
+      cell = lambda k, u: _fmt(row[k]['value'], u) if k in row else ''
+      lines.append(
+          f'| {name} | {frames}, {size} | {r["latents"]} | {r["dtype"]} | '
+          f'{cell("encode_s_per_frame", "s")} | {cell("decode_s_per_frame", "s")} | '
+          f'{cell("encode_peak_bytes", "bytes")} | {cell("decode_peak_bytes", "bytes")} |'
+      )
     lines.append('')
   data = [k for k in by if k[0].startswith('data/')]
   if data:

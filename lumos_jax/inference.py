@@ -139,7 +139,9 @@ def sample_to_files(
       fps=fps,
       given_frames=given,
   )
-  sampler = sampling.Sampler(run.model, run.vocab, run.config.sample.sampling(**sampling_overrides))
+  sampler = sampling.Sampler(
+      run.model, run.vocab, run.config.sample.sampling(frames, **sampling_overrides)
+  )
   samples = sampler.generate(request, seed=seed, progress=progress)
   video = run.visual_tokenizer.decode(samples.frames[0])
   out = pathlib.Path(out).with_suffix('')

@@ -47,6 +47,9 @@ class SamplingConfig:
       same schedule from `temperature` at every frame, so every frame is decoded like the first.
     history_mask_ratio: fraction of each finished frame's content masked before it enters the
       cache (official 0.7).
+    mask_given_frames: also history-mask the given (I2V) frames before they enter the cache. Off
+      by default: the official sampler caches them unmasked (spec 7.6 b, as coded; the released
+      weights were evaluated that way); on, they look like training-time context frames.
     top_k: keep the k most likely codes (0: all); top_p: nucleus mass (1.0: all).
     use_cache: False recomputes the whole sequence at every step (reference path for tests).
   """
@@ -56,6 +59,7 @@ class SamplingConfig:
   temperature: float = 1.0
   temperature_mode: str = 'official'
   history_mask_ratio: float = 0.7
+  mask_given_frames: bool = False
   top_k: int = 0
   top_p: float = 1.0
   use_cache: bool = True
@@ -197,11 +201,12 @@ class Sampler:
             )
         )
     lengths = np.array([len(p) for p in rows])
-    # history-mask given frames: their cached K/V come from the masked view (spec 7.6 b)
+    # Given frames enter the cache unmasked as in the official sampler (spec 7.6 b), or
+    # history-masked with `mask_given_frames`.
     frame_len = layout.frame_length(r.height, r.width)
     views = []
     for p in rows:
-      if num_given:
+      if num_given and self.config.mask_given_frames:
         frames = p[len(p) - num_given * frame_len :].reshape(num_given, frame_len)
         masked = ardf.history_mask(
             jnp.asarray(frames),

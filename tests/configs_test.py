@@ -116,3 +116,11 @@ def test_parsing_does_not_start_the_jax_backend():
       'assert not xla_bridge.backends_are_initialized()\n'
   )
   subprocess.run([sys.executable, '-c', script], check=True, timeout=120)
+
+
+def test_sampler_settings_per_task():
+  sample = config_lib.parse({}).sample  # the base: official defaults (spec 7.1)
+  assert (sample.steps, sample.history_mask_ratio, sample.mask_given_frames) == (50, 0.7, False)
+  assert sample.sampling(7).cfg_scale == 15.0  # video
+  assert sample.sampling(1).cfg_scale == 16.0  # image (T2I)
+  assert sample.sampling(1, cfg_scale=4.0).cfg_scale == 4.0  # a flag wins

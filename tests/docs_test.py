@@ -79,7 +79,14 @@ def shrink(argv: list[str], tmp) -> list[str]:
 
 def test_commands_are_found():
   found = {doc: [c[3] for c in commands(doc)] for doc in DOCS}
-  assert found['README.md'] == ['prepare', 'train', 'sample', 'eval', 'train'], found
+  assert found['README.md'] == [
+      'prepare',
+      'train',
+      'sample',
+      'eval',
+      'convert-tokenizer',
+      'train',
+  ], found
   assert found['docs/training.md'].count('train') == 3 and found['docs/data.md'] == ['prepare']
   assert found['docs/tokenizers.md'] == ['convert-tokenizer']
 

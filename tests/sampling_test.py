@@ -170,3 +170,13 @@ def test_config_errors():
     )
   with pytest.raises(ValueError, match='num_frames'):
     _run(create_model(dataclasses.replace(CFG, num_layers=1)), given=_given(3), frames=3)
+
+
+def test_given_frames_enter_the_cache_unmasked_unless_asked(model):
+  """Official I2V (spec 7.6 b): the given frame's K/V come from the unmasked frame; with
+  mask_given_frames the history pattern is applied to it, which changes the generated frames."""
+  given = _given()
+  official = _run(model, given=given)
+  masked = _run(model, given=given, mask_given_frames=True)
+  np.testing.assert_array_equal(official.frames[:, 0], masked.frames[:, 0])  # the output keeps it
+  assert (official.frames[:, 1:] != masked.frames[:, 1:]).any()

@@ -125,10 +125,12 @@ def get_config() -> mlc.ConfigDict:
 
   c.sample = mlc.ConfigDict()  # sampling (spec 7.1) and the held-out adherence evaluation
   c.sample.steps = 50  # MaskGIT steps per frame (official: 50)
-  c.sample.cfg_scale = 15.0  # guidance scale (official: 15 for video, 16 for images)
+  c.sample.cfg_scale = 15.0  # guidance scale of videos (official: 15)
+  c.sample.image_cfg_scale = 16.0  # guidance scale of 1-frame samples, T2I (official: 16)
   c.sample.temperature = 1.0  # initial Gumbel temperature
   c.sample.temperature_mode = 'official'  # 'official' (annealed once) | 'per_frame'
   c.sample.history_mask_ratio = 0.7  # fraction of a finished frame masked in the cache
+  c.sample.mask_given_frames = False  # I2V: history-mask the given frame too (official: no)
   c.sample.top_k = 0  # keep the k most likely codes (0: all)
   c.sample.top_p = 1.0  # nucleus mass (1.0: all)
   c.sample.eval_prompts = 64  # held-out prompts scored by `eval` (copied into the run)

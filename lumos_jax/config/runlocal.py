@@ -65,7 +65,7 @@ def runlocal(config: mlc.ConfigDict) -> mlc.ConfigDict:
   config.loss.update(chunk_size=64, max_frames=max(frames, 1))
   config.train.update(num_steps=4, log_every=1, eval_every=2, eval_batches=1)
   config.checkpoint.update(every_steps=2, async_save=False)
-  config.sample.update(steps=2, cfg_scale=3.0, eval_prompts=4, batch_size=4)
+  config.sample.update(steps=2, cfg_scale=3.0, image_cfg_scale=3.0, eval_prompts=4, batch_size=4)
   return config
 
 

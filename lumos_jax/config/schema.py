@@ -54,9 +54,11 @@ class SampleConfig:
 
   steps: int
   cfg_scale: float
+  image_cfg_scale: float
   temperature: float
   temperature_mode: str
   history_mask_ratio: float
+  mask_given_frames: bool
   top_k: int
   top_p: float
   eval_prompts: int
@@ -69,10 +71,13 @@ class SampleConfig:
       if getattr(self, field) < 1:
         raise ValueError(f'sample.{field}={getattr(self, field)}: must be >= 1')
 
-  def sampling(self, **overrides: Any) -> sampling.SamplingConfig:
-    """The sampler's config, with non-None `overrides` (e.g. from command-line flags)."""
+  def sampling(self, frames: int | None = None, **overrides: Any) -> sampling.SamplingConfig:
+    """The sampler's config, with non-None `overrides` (e.g. from command-line flags); a 1-frame
+    sample (T2I) uses `image_cfg_scale` unless `cfg_scale` is overridden."""
     fields = {f.name for f in dataclasses.fields(sampling.SamplingConfig)}
     values = {k: v for k, v in dataclasses.asdict(self).items() if k in fields}
+    if frames == 1:
+      values['cfg_scale'] = self.image_cfg_scale
     values.update({k: v for k, v in overrides.items() if v is not None})
     return sampling.SamplingConfig(**values)
 
