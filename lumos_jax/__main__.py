@@ -6,6 +6,7 @@ Commands:
   train     train in WORKDIR, resuming from its latest complete checkpoint (docs/training.md)
   sample    generate a clip for --prompt (optionally from --image) with the model in WORKDIR
   eval      prompt adherence of the model in WORKDIR on the held-out synthetic prompts
+  convert   a released Lumos-1 checkpoint (HF folder) -> a run directory for sample/eval
   convert-tokenizer  NVIDIA's Cosmos DV4x8x8 files -> a torch-free directory (docs/tokenizers.md)
   bench     benchmarks (own flags, see --help): results in bench/results, docs/benchmarks.md
 
@@ -151,6 +152,8 @@ def _sample(config) -> int:
       width, height = (int(x) for x in _RESOLUTION.value.lower().split('x'))
     except ValueError:
       raise UserError(f'--resolution={_RESOLUTION.value!r}: expected WxH, e.g. 64x64') from None
+  elif _IMAGE.value:  # the official crop size that best fits the image (official runs)
+    height, width = inference.image_resolution(run, inference.open_image(_IMAGE.value))
   else:
     height, width = data.height_width
   out = _OUT.value or str(pathlib.Path(_WORKDIR.value) / 'samples' / 'sample')
@@ -238,6 +241,10 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  if sys.argv[1:2] == ['convert']:  # own argparse flags, no --config (convert/release.py)
+    from lumos_jax.convert import release  # pylint: disable=g-import-not-at-top
+
+    sys.exit(release.main(sys.argv[2:]))
   if sys.argv[1:2] == ['convert-tokenizer']:  # own argparse flags (tokenizers/cosmos/importer.py)
     from lumos_jax.tokenizers.cosmos import importer  # pylint: disable=g-import-not-at-top
 

@@ -1,7 +1,8 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
 """Benchmarks: attention kernels, train step, sampling latency, data pipeline.
 
-  python -m lumos_jax.bench [--quick] [--sections=attention,train,sampling,data,tokenizer]
+  python -m lumos_jax.bench [--quick]
+      [--sections=attention,train,sampling,data,tokenizer,sampling_memory]
                             [--out=bench/results/latest.json] [--doc=docs/benchmarks.md]
 
 Writes a JSON list of records, each {name, metric, value, unit, machine, date, [seq_len], ...}
@@ -32,6 +33,7 @@ import dataclasses
 import datetime
 import functools
 import itertools
+import math
 import json
 import os
 import pathlib
@@ -56,7 +58,7 @@ from lumos_jax.model import config as model_config_lib
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / 'bench' / 'results' / 'latest.json'
 DEFAULT_DOC = REPO / 'docs' / 'benchmarks.md'
-SECTIONS = ('attention', 'train', 'sampling', 'data', 'tokenizer')
+SECTIONS = ('attention', 'train', 'sampling', 'data', 'tokenizer', 'sampling_memory')
 BEGIN, END = '<!-- bench:begin -->', '<!-- bench:end -->'
 
 # Decoder layer of the official-shaped model (configs/common.py MODELS['1b'], Llama-3.2-1B shape).
@@ -117,6 +119,8 @@ class Plan:
   # (Cosmos config, RGB frames, height, width) timed, and the shapes only compiled for memory
   tokenizer: tuple[tuple[str, int, int, int], ...] = ()
   tokenizer_memory: tuple[tuple[str, int, int, int], ...] = ()
+  # (model, latent frames, latent rows, latent columns) of generations compiled, not run
+  sampling_memory: tuple[tuple[str, int, int, int], ...] = ()
 
 
 def plan(quick: bool, backend: str) -> Plan:
@@ -134,6 +138,7 @@ def plan(quick: bool, backend: str) -> Plan:
         ('dense',),
         (('small', 5, 48, 64),),
         (('small', 25, 96, 160),),
+        (('tiny', 3, 4, 4),),
     )
   impls = {
       'cpu': ('dense', 'blockwise'),
@@ -158,6 +163,7 @@ def plan(quick: bool, backend: str) -> Plan:
       # 256p and 384p crops of the official lists (448x256, 672x384), 9 frames -> 3 latents
       (('dv4x8x8', 9, 256, 448), ('dv4x8x8', 9, 384, 672)),
       (('dv4x8x8', 25, 384, 672),),  # the official 12 fps x 2 s clip at 384p -> 7 latents
+      (('1b', 7, 48, 84), ('3b', 7, 48, 84)),  # official T2V at 384p (spec 7.1)
   )
 
 
@@ -507,6 +513,46 @@ def bench_tokenizer(rec: Recorder, p: Plan) -> None:
     )
 
 
+# -- sampling memory ------------------------------------------------------------------------------
+
+
+def bench_sampling_memory(rec: Recorder, p: Plan) -> None:
+  """Device memory of a guided generation (prefill and per-frame program), compiled ahead of time
+  with an abstract model: '1b' / '3b' are the recipes' shapes with the official vocabulary in
+  bfloat16 (parameters as released), 'tiny' is configs/tiny.py."""
+  from lumos_jax.config import recipes  # pylint: disable=g-import-not-at-top
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+
+  for name, frames, rows, cols in p.sampling_memory:
+    if name == 'tiny':
+      config = config_lib.parse(load_config('tiny'))
+      vocab, mc = config.vocab, config.model
+    else:
+      vocab = vocab_lib.lumos1()
+      mc = model_config_lib.ModelConfig(
+          vocab_size=vocab.size,
+          **recipes.MODELS[name],
+          dtype='bfloat16',
+          param_dtype='bfloat16',
+          attention_impl='auto',  # as the recipes: blockwise, linear in the keys
+      )
+    abstract = nnx.eval_shape(lambda mc=mc: create_model(mc))
+    sampler = sampling.Sampler(abstract, vocab, sampling.SamplingConfig(steps=50, cfg_scale=15.0))
+    # A 256-token prompt (official prompts run to ~200 tokens); 10000 is an ordinary text id.
+    text = [10000] * 256 if vocab.byte_offset is None else [vocab.byte_offset] * 64
+    request = sampling.Request(
+        [text], num_frames=frames, height=rows, width=cols, duration=2, fps=12
+    )
+    params = sum(math.prod(x.shape) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+    extra = dict(
+        frames=frames, frame_latents=f'{rows}x{cols}', dtype=mc.dtype, params=int(params), batch=1
+    )
+    for program, compiled in sampler.compiled(request).items():
+      rec.add(
+          f'sampling_memory/{name}', f'{program}_peak_bytes', _memory(compiled), 'bytes', **extra
+      )
+
+
 # -- report ---------------------------------------------------------------------------------------
 
 
@@ -607,6 +653,23 @@ def render(records: Sequence[dict], command: str) -> str:
           f'{cell("encode_peak_bytes", "bytes")} | {cell("decode_peak_bytes", "bytes")} |'
       )
     lines.append('')
+  mem = [k for k in by if k[0].startswith('sampling_memory/')]
+  if mem:
+    lines += [
+        '### Sampling memory (guided, batch 1, compiled ahead of time, not run)',
+        '',
+        '| model | params | dtype | frames x latents | prefill peak | per-frame peak |',
+        '|---|---:|---|---|---:|---:|',
+    ]
+    for key in mem:
+      m = by[key]
+      r = m['frame_peak_bytes']
+      lines.append(
+          f'| {key[0].split("/", 1)[1]} | {r["params"] / 1e6:,.0f} M | {r["dtype"]} | '
+          f'{r["frames"]} x {r["frame_latents"]} | '
+          f'{_fmt(m["prefill_peak_bytes"]["value"], "bytes")} | {_fmt(r["value"], "bytes")} |'
+      )
+    lines.append('')
   data = [k for k in by if k[0].startswith('data/')]
   if data:
     lines += ['### Data pipeline', '', '| config | batch | items/s |', '|---|---:|---:|']
@@ -664,6 +727,7 @@ def run(
       sampling=bench_sampling,
       data=functools.partial(bench_data, data_root=data_root),
       tokenizer=bench_tokenizer,
+      sampling_memory=bench_sampling_memory,
   )
   for section in SECTIONS:
     if section in sections:

@@ -13,11 +13,10 @@ import math
 import pathlib
 from typing import Any
 
-import numpy as np
 from flax import nnx
 from PIL import Image, UnidentifiedImageError
 
-from lumos_jax import checkpoint, run_dir, sampling, video_io
+from lumos_jax import checkpoint, official, run_dir, sampling, video_io
 from lumos_jax import vocab as vocab_lib
 from lumos_jax.config import Config
 from lumos_jax.data import pipeline, prepare
@@ -65,19 +64,27 @@ def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
   )
 
 
-def _first_frame(path: str, size: tuple[int, int]) -> np.ndarray:
-  """An image centre-cropped to the aspect of `size` (H, W) and resized to it: uint8 [H, W, 3]."""
+def open_image(path: str) -> Image.Image:
+  """An image file for I2V; a UserError naming it when it cannot be read."""
   try:
-    image = Image.open(path).convert('RGB')
+    image = Image.open(path)
+    image.load()
+    return image
   except (OSError, UnidentifiedImageError) as e:
     raise UserError(f'--image={path}: cannot read it as an image ({e})') from e
-  h, w = size
-  scale = max(w / image.width, h / image.height)
-  image = image.resize(
-      (max(w, round(image.width * scale)), max(h, round(image.height * scale))), Image.BICUBIC
-  )
-  left, top = (image.width - w) // 2, (image.height - h) // 2
-  return np.asarray(image.crop((left, top, left + w, top + h)))
+
+
+def image_resolution(run: Run, image: Image.Image) -> tuple[int, int]:
+  """(height, width) of an I2V sample without --resolution: for an official-vocabulary run, the
+  size of the official crop list that best fits the image's aspect (spec 8.2; the list of the
+  run's training resolution, e.g. 672x384 -> target 528); otherwise the training size."""
+  height, width = run.config.data.height_width
+  targets = {size: target for target, size in official.T2V_RESOLUTIONS.items()}
+  if run.vocab == vocab_lib.lumos1() and (width, height) in targets:
+    width, height = official.choose_size(
+        image.width, image.height, official.crop_sizes(targets[(width, height)])
+    )
+  return height, width
 
 
 def _rgb_frames(latent: int, tokenizer: VisualTokenizer) -> int:
@@ -129,13 +136,27 @@ def sample_to_files(
     raise UserError(f'fps={fps}: expected a positive frame rate')
   given = None
   if image is not None:
-    given = [run.visual_tokenizer.encode(_first_frame(image, (height, width))[None])]
+    # The official deterministic centre crop (spec 8.2): BOX halving, BICUBIC scale, centre cut.
+    frame = official.crop_image(open_image(image), (width, height))
+    given = [run.visual_tokenizer.encode(frame[None])]
+  if frames == 1:  # an image: a 1-frame video at 1 fps for 1 s, as the official T2I (spec 7.8)
+    fps = duration = 1
+  else:
+    duration = max(1, math.ceil(_rgb_frames(frames, run.visual_tokenizer) / fps))
+  text = pipeline.format_prompt(
+      run.config.data.prompt_template,
+      prompt,
+      fps=fps,
+      duration=duration,
+      width=width,
+      height=height,
+  )
   request = sampling.Request(
-      [run.text_tokenizer.encode(prompt)],
+      [run.text_tokenizer.encode(text)],
       num_frames=frames,
       height=height // patch,
       width=width // patch,
-      duration=max(1, math.ceil(_rgb_frames(frames, run.visual_tokenizer) / fps)),
+      duration=duration,
       fps=fps,
       given_frames=given,
   )

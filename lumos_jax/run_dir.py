@@ -85,6 +85,11 @@ def _heldout_bytes(items: list[records.Record]) -> bytes:
   return buffer.getvalue()
 
 
+def copy_cosmos(source: str | os.PathLike, workdir: str | os.PathLike) -> None:
+  """Links (or copies) a converted Cosmos directory into `workdir` as its visual tokenizer."""
+  _copy_cosmos(pathlib.Path(source), pathlib.Path(workdir) / COSMOS_TOKENIZER)
+
+
 def _copy_cosmos(source: pathlib.Path, target: pathlib.Path) -> None:
   """The converted Cosmos files into the run (hard links where possible: they are ~0.4 GB);
   kept when the run already holds files of the same sizes (a resumed run)."""

@@ -14,6 +14,7 @@ resume, processes), not kernel speed, and compare runs compiled the same way.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import sys
@@ -22,6 +23,9 @@ import tempfile
 import grain
 import jax
 import numpy as np
+import safetensors.numpy
+import tokenizers
+from tokenizers import models, pre_tokenizers
 
 from lumos_jax import config as config_lib
 from lumos_jax import layout, vocab as vocab_lib
@@ -122,6 +126,111 @@ class FakeData:
       return {'tokens': tokens[rows], 'labels': labels[rows]}
 
     return iter(grain.MapDataset.range(10**6).map(get).to_iter_dataset())
+
+
+# -----------------------------------------------------------------------------------------------
+# A tiny released Lumos-1 (the official files' formats, for `convert` and its docs)
+# -----------------------------------------------------------------------------------------------
+
+COSMOS_FIXTURE = REPO / 'tests' / 'fixtures' / 'cosmos_dv_small.npz'  # reduced Cosmos DV weights
+RELEASE_HEADS, RELEASE_HEAD_DIM, RELEASE_LAYERS, RELEASE_MP = (
+    2,
+    32,
+    2,
+    2,
+)  # MP: the official [model_parallel_size, D] q/k norms
+RELEASE_VOCAB = vocab_lib.lumos1()
+HF_CONFIG = {
+    'architectures': ['ChameleonXLLMXForConditionalGeneration'],
+    'model_type': 'chameleon',
+    'vocab_size': RELEASE_VOCAB.size,
+    'hidden_size': RELEASE_HEADS * RELEASE_HEAD_DIM,
+    'intermediate_size': 96,
+    'num_hidden_layers': RELEASE_LAYERS,
+    'num_attention_heads': RELEASE_HEADS,
+    'num_key_value_heads': RELEASE_HEADS,
+    'hidden_act': 'silu',
+    'rms_norm_eps': 1e-5,
+    'rope_theta': 10000.0,
+    'mm_rope': True,
+    'model_parallel_size': RELEASE_MP,
+    'swin_norm': False,
+    'attention_bias': False,
+    'mlp_bias': False,
+    'tie_word_embeddings': False,
+    'torch_dtype': 'bfloat16',
+}
+
+
+def release_state_dict():
+  """Random bf16 torch weights of a tiny Lumos-1 under the official names (HF_CONFIG's shape)."""
+  import torch  # pylint: disable=g-import-not-at-top
+
+  gen = torch.Generator().manual_seed(0)
+  e, f, d = HF_CONFIG['hidden_size'], HF_CONFIG['intermediate_size'], RELEASE_HEAD_DIM
+  shapes = {'model.embed_tokens.weight': (RELEASE_VOCAB.size, e), 'model.norm.weight': (e,)}
+  for i in range(RELEASE_LAYERS):
+    p = f'model.layers.{i}.'
+    for name in ('q', 'k', 'v', 'o'):
+      shapes[f'{p}self_attn.{name}_proj.weight'] = (e, e)
+    for name in ('q_norm', 'k_norm'):
+      shapes[f'{p}self_attn.{name}.weight'] = shapes[f'{p}self_attn.{name}.bias'] = (RELEASE_MP, d)
+    shapes.update({f'{p}mlp.gate_proj.weight': (f, e), f'{p}mlp.up_proj.weight': (f, e)})
+    shapes[f'{p}mlp.down_proj.weight'] = (e, f)
+    shapes[f'{p}input_layernorm.weight'] = shapes[f'{p}post_attention_layernorm.weight'] = (e,)
+  shapes['lm_head.weight'] = (RELEASE_VOCAB.size, e)
+  out = {}
+  for name, shape in shapes.items():
+    x = torch.randn(shape, generator=gen)
+    x = 1 + 0.5 * x if name.endswith('norm.weight') else 0.5 * x if 'norm' in name else 0.1 * x
+    out[name] = x.to(torch.bfloat16)
+  return out
+
+
+def write_release(path, state, layout_='sharded', config=None):
+  """The HF folder: config.json and the weights as 2 safetensors shards + index ('sharded'), one
+  model.safetensors without index ('single') or a pytorch_model.bin ('bin')."""
+  import safetensors.torch  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+
+  path.mkdir(parents=True)
+  (path / 'config.json').write_text(json.dumps(config or HF_CONFIG))
+  if layout_ == 'bin':
+    torch.save(state, path / 'pytorch_model.bin')
+  elif layout_ == 'single':
+    safetensors.torch.save_file(state, str(path / 'model.safetensors'))
+  else:
+    names = list(state)
+    shards = {
+        'model-00001-of-00002.safetensors': names[::2],
+        'model-00002-of-00002.safetensors': names[1::2],
+    }
+    for file, keys in shards.items():
+      safetensors.torch.save_file({k: state[k] for k in keys}, str(path / file))
+    weight_map = {k: file for file, keys in shards.items() for k in keys}
+    index = {'metadata': {'total_size': 0}, 'weight_map': weight_map}
+    (path / 'model.safetensors.index.json').write_text(json.dumps(index))
+  return path
+
+
+def write_cosmos_dir(path):
+  """A converted Cosmos directory of the reduced test tokenizer (config.json + weights)."""
+  path.mkdir()
+  with np.load(COSMOS_FIXTURE) as f:
+    weights = {k[2:]: f[k] for k in f.files if k.startswith('w/')}
+    (path / 'config.json').write_text(str(f['config_json']))
+  safetensors.numpy.save_file(weights, str(path / 'cosmos.safetensors'))
+  return path
+
+
+def write_text_tokenizer(path):
+  """A word-level tokenizer.json: words at ids >= 10000 and the official special tokens."""
+  vocab = {'[UNK]': 10000, **{w: 10001 + i for i, w in enumerate('a red ball rolls left'.split())}}
+  vocab.update({'<reserved08706>': 8710, '<racm3:break>': 8197, '<eoss>': 8196})
+  tok = tokenizers.Tokenizer(models.WordLevel(vocab, unk_token='[UNK]'))
+  tok.pre_tokenizer = pre_tokenizers.Whitespace()
+  tok.save(str(path))
+  return path
 
 
 if __name__ == '__main__':

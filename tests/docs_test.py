@@ -4,7 +4,8 @@
 Commands run in document order (a `sample` after the `train` of the same workdir uses that run),
 shrunk: configs get `runlocal=True`, workdirs, data and output paths move under a temporary
 directory, `[optional ...]` groups are used with their brackets removed (placeholder values such
-as `--config.a.b=value ...` dropped), and step counts are cut to 2.
+as `--config.a.b=value ...` dropped), training runs 2 steps and sampling 1 MaskGIT step of at most
+2 latent frames of 64x32 px.
 """
 
 import re
@@ -19,7 +20,7 @@ from PIL import Image
 
 from lumos_jax import testing
 
-DOCS = ['README.md', 'docs/training.md', 'docs/data.md', 'docs/tokenizers.md']
+DOCS = ['README.md', 'docs/training.md', 'docs/data.md', 'docs/tokenizers.md', 'docs/official.md']
 FIXTURE = testing.REPO / 'tests' / 'fixtures' / 'cosmos_dv_small.npz'
 
 
@@ -63,17 +64,30 @@ def shrink(argv: list[str], tmp) -> list[str]:
       value = str(tmp / 'release.safetensors')
       with np.load(FIXTURE) as f:
         safetensors.numpy.save_file({k[2:]: f[k] for k in f.files if k.startswith('w/')}, value)
+    elif key == '--hf_dir':  # a released checkpoint folder: a tiny random one, same formats
+      value = str(testing.write_release(tmp / 'hf', testing.release_state_dict()))
+    elif key == '--text_tokenizer':
+      value = str(testing.write_text_tokenizer(tmp / 'text_tokenizer.json'))
+    elif key == '--cosmos_dir':
+      value = str(tmp / value.strip('/').replace('/', '_'))  # written by convert-tokenizer before
     elif key == '--image':
       value = str(tmp / 'first_frame.png')
       Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(value)
-    elif key == '--steps':
-      value = '2'
+    elif key in ('--steps', '--resolution', '--frames'):
+      continue  # set below for every sample command
     out.append(f'{key}={value}' if value else key)
   command = argv[3]
   if command in ('prepare', 'train') and not has_data_dir:
     out.append(f'--config.data.dir={tmp / "data"}')
   if command == 'train':
     out.append('--config.train.progress_bar=False')
+  if command == 'sample':  # 1 MaskGIT step, at most 2 latent frames of 64x32 px
+    frames = [a.partition('=')[2] for a in argv if a.startswith('--frames=')]
+    out += [
+        '--steps=1',
+        '--resolution=64x32',
+        f'--frames={min(int(frames[0]), 2) if frames else 2}',
+    ]
   return [sys.executable, '-m', 'lumos_jax', *out]
 
 
@@ -89,6 +103,7 @@ def test_commands_are_found():
   ], found
   assert found['docs/training.md'].count('train') == 3 and found['docs/data.md'] == ['prepare']
   assert found['docs/tokenizers.md'] == ['convert-tokenizer']
+  assert found['docs/official.md'] == ['convert-tokenizer', 'convert', 'sample', 'sample']
 
 
 @pytest.mark.parametrize('doc', DOCS)

@@ -138,6 +138,21 @@ def bucket_length(length: int, buckets: Sequence[int]) -> int:
   raise ValueError(f'length {length} exceeds the largest of data.length_buckets={tuple(buckets)}')
 
 
+def format_prompt(
+    template: str, caption: str, *, fps: int, duration: int, width: int, height: int
+) -> str:
+  """`data.prompt_template` filled in: {caption}, {frames} (= fps * duration RGB frames, as the
+  official prompt counts them), {fps}, {duration} and {resolution} (WxH pixels). Training items
+  and `sample` both format prompts here."""
+  return template.format(
+      caption=caption,
+      frames=fps * duration,
+      fps=fps,
+      duration=duration,
+      resolution=f'{width}x{height}',
+  )
+
+
 def prompt_ids(record: records.Record, fps: int, duration: int, settings: Settings) -> np.ndarray:
   """Prompt token ids: the stored caption ids, or the tokenised `prompt_template`."""
   template, limit = settings.data.prompt_template, settings.data.max_text_tokens
@@ -146,12 +161,8 @@ def prompt_ids(record: records.Record, fps: int, duration: int, settings: Settin
   else:
     _, hl, wl = record.codes.shape
     _, sh, sw = settings.vocab.rope_strides
-    prompt = template.format(
-        caption=record.caption,
-        frames=fps * duration,
-        fps=fps,
-        duration=duration,
-        resolution=f'{wl * sw}x{hl * sh}',
+    prompt = format_prompt(
+        template, record.caption, fps=fps, duration=duration, width=wl * sw, height=hl * sh
     )
     ids = np.asarray(settings.text_tokenizer.encode(prompt), np.int32)
   if len(ids) > limit:

@@ -45,8 +45,9 @@ def init_cache(config: ModelConfig, batch: int, size: int, dtype=None) -> KVCach
   """An empty cache for `batch` rows of up to `size` positions (dtype: compute dtype)."""
   dtype = config.compute_dtype if dtype is None else dtype
   shape = (config.num_layers, batch, size, config.num_kv_heads, config.head_dim)
-  zeros = parallel.constrain(jnp.zeros(shape, dtype), CACHE_AXES)
-  return KVCache(k=zeros, v=zeros, lengths=jnp.zeros((batch,), jnp.int32))
+  # Two arrays, not one shared: the sampler donates the cache, and a buffer can be donated once.
+  k, v = (parallel.constrain(jnp.zeros(shape, dtype), CACHE_AXES) for _ in range(2))
+  return KVCache(k=k, v=v, lengths=jnp.zeros((batch,), jnp.int32))
 
 
 def write(buffer: jax.Array, chunk: jax.Array, offsets: jax.Array) -> jax.Array:

@@ -218,12 +218,16 @@ class Decoder(nnx.Module):
       cache = cache.replace(k=kv[0], v=kv[1])
     return self.final_norm(x), cache
 
-  def logits(self, hidden: jax.Array) -> jax.Array:
-    """float32 logits [..., vocab_size] from final hidden states."""
+  def logits(self, hidden: jax.Array, start: int = 0, stop: int | None = None) -> jax.Array:
+    """float32 logits [..., stop - start] of the vocabulary ids [start, stop) (default: all).
+
+    The sampler asks for the visual ids only: at 384p a frame's full-vocabulary logits are
+    [2 rows, 4032, 129536] float32, 4 GiB, of which it needs half.
+    """
     out = jnp.einsum(
         '...d,dv->...v',
         hidden,
-        self.lm_head[...].astype(hidden.dtype),
+        self.lm_head[:, start:stop].astype(hidden.dtype),
         preferred_element_type=jnp.float32,
     )
     if out.ndim == 3:

@@ -114,7 +114,16 @@ def for_vocab(vocab: Vocab, path: str | os.PathLike | None = None) -> TextTokeni
   elif path is None:
     raise ValueError('this Vocab has no byte range: pass the path of its tokenizer.json')
   else:
-    tokenizer = HFTokenizer.from_file(path)
+    # Through the official loader: it also reads the released Cosmos-extended file, which
+    # `tokenizers` rejects as shipped, and checks that file's ids name by name.
+    from lumos_jax import official  # pylint: disable=g-import-not-at-top
+
+    tokenizer = official.load_tokenizer(path, vocab, check=False)
+    if any(
+        official.visual_token_code(name) is not None for name in tokenizer.tokenizer.get_vocab()
+    ):
+      official.check_tokenizer(tokenizer, vocab, visual=True)
+      return tokenizer  # its ids cover the visual range too, each checked against `vocab`
   if tokenizer.vocab_size > vocab.text_end:
     raise ValueError(
         f'text tokenizer has {tokenizer.vocab_size} ids, more than the vocabulary text range '
