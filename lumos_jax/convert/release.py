@@ -33,10 +33,8 @@ import json
 import math
 import os
 import pathlib
-import shutil
 import struct
 import sys
-import uuid
 import zipfile
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -44,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from lumos_jax import checkpoint, official, run_dir
+from lumos_jax import atomic_dir, checkpoint, official, run_dir
 from lumos_jax import config as config_lib
 from lumos_jax.convert import hf_chameleon
 from lumos_jax.errors import UserError
@@ -410,8 +408,7 @@ def convert(
   progress = progress or (lambda _: None)
   hf_dir, out = pathlib.Path(hf_dir), pathlib.Path(out).absolute()
   text_tokenizer, cosmos_dir = pathlib.Path(text_tokenizer), pathlib.Path(cosmos_dir)
-  if out.exists() and (not out.is_dir() or any(out.iterdir())):
-    raise UserError(f'--out={out}: already exists and is not an empty directory')
+  atomic_dir.check_free(out)
   hf_config_path = hf_dir / 'config.json'
   hf_config = _read_json(hf_config_path)
   weights = read_weights(hf_dir)
@@ -428,10 +425,7 @@ def convert(
   if problems:
     raise _mismatch(hf_dir, problems)
 
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = out.with_name(f'.{out.name}.tmp-{uuid.uuid4().hex[:8]}')
-  tmp.mkdir()
-  try:
+  with atomic_dir.new_directory(out) as tmp:
     # run_dir.write takes config.json from `config.raw` (naming the copies in `out`) and copies
     # the text tokenizer from `config.data.text_tokenizer`: here the user's file.
     source = dataclasses.replace(
@@ -444,12 +438,6 @@ def convert(
     progress(f'writing {size / 2**30:.2f} GiB of {param_dtype} parameters')
     _save_params(tmp / CHECKPOINTS, config, params)
     del params
-    if out.exists():
-      out.rmdir()  # empty (checked above); a rename cannot replace a directory portably
-    os.rename(tmp, out)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   return out
 
 

@@ -29,10 +29,8 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import struct
 import sys
-import tempfile
 import warnings
 import zipfile
 from typing import Any, Mapping, Sequence
@@ -41,6 +39,7 @@ import numpy as np
 import safetensors.numpy
 from absl import logging
 
+from lumos_jax import atomic_dir
 from lumos_jax.errors import UserError
 from lumos_jax.tokenizers.cosmos import state_dict
 from lumos_jax.tokenizers.cosmos.config import CosmosConfig
@@ -498,12 +497,9 @@ def convert(
     UserError: as `read_release`, or when `out` exists and is not empty.
   """
   out = pathlib.Path(out)
-  if out.exists() and (not out.is_dir() or any(out.iterdir())):
-    raise UserError(f'{out}: already exists and is not an empty directory; remove it first')
+  atomic_dir.check_free(out)
   kwargs, flat = read_release(src, expected)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = pathlib.Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.parent))
-  try:
+  with atomic_dir.new_directory(out) as tmp:
     metadata = {
         'source': ', '.join(p.name for p in _source_files(pathlib.Path(src))),
         'tokenizer': _name(kwargs['temporal_compression'], kwargs['spatial_compression']),
@@ -511,13 +507,6 @@ def convert(
     }
     safetensors.numpy.save_file(flat, str(tmp / WEIGHTS_FILE), metadata=metadata)
     (tmp / CONFIG_FILE).write_text(json.dumps(kwargs, indent=2, sort_keys=True) + '\n')
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private
-    if out.exists():
-      out.rmdir()  # empty (checked above); rename cannot replace a directory portably
-    os.rename(tmp, out)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   return out
 
 
