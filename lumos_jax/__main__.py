@@ -30,6 +30,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from lumos_jax import errors
 from lumos_jax.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -230,14 +231,7 @@ def main(argv):
   if not _ALL_LOGS.value:
     handler.addFilter(_ConciseLogs())
   logging.set_verbosity(logging.INFO)
-  try:
-    code = COMMANDS[argv[1]](_CONFIG.value)
-  except (UserError, FileNotFoundError) as e:
-    if _DEBUG.value:
-      raise
-    print(f'error: {e}', file=sys.stderr)
-    code = 2
-  sys.exit(code)
+  sys.exit(errors.run_command(lambda: COMMANDS[argv[1]](_CONFIG.value), _DEBUG.value))
 
 
 if __name__ == '__main__':

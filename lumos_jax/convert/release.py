@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from lumos_jax import atomic_dir, checkpoint, official, run_dir
+from lumos_jax import atomic_dir, checkpoint, errors, official, run_dir
 from lumos_jax import config as config_lib
 from lumos_jax.convert import hf_chameleon
 from lumos_jax.errors import UserError
@@ -460,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument('--out', required=True, help='run directory to create (must not exist)')
   parser.add_argument('--debug', action='store_true', help='show the traceback of an error')
   args = parser.parse_args(argv)
-  try:
+
+  def command() -> int:
     out = convert(
         args.hf_dir,
         args.text_tokenizer,
@@ -468,13 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out,
         progress=lambda line: print(line, file=sys.stderr),
     )
-  except UserError as e:
-    if args.debug:
-      raise
-    print(f'error: {e}', file=sys.stderr)
-    return 2
-  print(out)
-  return 0
+    print(out)
+    return 0
+
+  return errors.run_command(command, args.debug)
 
 
 if __name__ == '__main__':

@@ -39,7 +39,7 @@ import numpy as np
 import safetensors.numpy
 from absl import logging
 
-from lumos_jax import atomic_dir
+from lumos_jax import atomic_dir, errors
 from lumos_jax.errors import UserError
 from lumos_jax.tokenizers.cosmos import state_dict
 from lumos_jax.tokenizers.cosmos.config import CosmosConfig
@@ -530,15 +530,12 @@ def main(argv: Sequence[str] | None = None) -> int:
   )
   parser.add_argument('--debug', action='store_true', help='show the traceback of an error')
   args = parser.parse_args(argv)
-  try:
-    out = convert(args.src, args.out, expected=args.expected)
-  except UserError as e:
-    if args.debug:
-      raise
-    print(f'error: {e}', file=sys.stderr)
-    return 2
-  print(out)
-  return 0
+
+  def command() -> int:
+    print(convert(args.src, args.out, expected=args.expected))
+    return 0
+
+  return errors.run_command(command, args.debug)
 
 
 if __name__ == '__main__':
