@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 CONSTRAINTS := constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test test-slow demo bench clean
+.PHONY: install lint browser test test-slow demo app bench clean
 
 $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/pyink --check --quiet $(LINT_PATHS)
 
-test: $(STAMP) lint
+# Headless Chromium for tests/app/browser_test.py: Debian's packages (as root, or with sudo),
+# installed only when missing; the test drives /usr/bin/chromium through /usr/bin/chromedriver.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; }
+
+test: $(STAMP) lint browser
 	$(PY) -m pytest -n 2 -m "not slow" tests
 
 test-slow: $(STAMP)
@@ -38,6 +46,13 @@ DEMO_RUN ?= outputs/demo/run
 demo: $(STAMP)
 	$(PY) -m lumos_jax train --config=configs/demo.py --workdir=$(DEMO_RUN) --config.data.dir=outputs/data
 	$(PY) -m lumos_jax eval --workdir=$(DEMO_RUN) --out=outputs/demo
+
+# The web app (lumos_jax/app) on the demo run, at http://127.0.0.1:$(APP_PORT).
+APP_PORT ?= 7860
+app: $(STAMP)
+	@test -f $(DEMO_RUN)/config.json || { \
+	  echo "no demo run in $(DEMO_RUN): run \`make demo\` first"; exit 2; }
+	$(PY) -m lumos_jax app --workdir=$(DEMO_RUN) --port=$(APP_PORT)
 
 # CPU benchmarks (attention, train step, sampling, data): bench/results/latest.json and
 # docs/benchmarks.md.
