@@ -13,6 +13,7 @@ import math
 import pathlib
 from typing import Any
 
+import numpy as np
 from flax import nnx
 from PIL import Image, UnidentifiedImageError
 
@@ -94,31 +95,24 @@ def _rgb_frames(latent: int, tokenizer: VisualTokenizer) -> int:
   return latent if c == 1 else (latent - 1) * c
 
 
-def sample_to_files(
+def make_request(
     run: Run,
-    prompt: str,
-    out: str | pathlib.Path,
+    captions: list[str],
     *,
     frames: int,
     fps: int,
     resolution: tuple[int, int],
-    image: str | None = None,
-    seed: int = 0,
-    progress=None,
-    **sampling_overrides: Any,
-) -> list[pathlib.Path]:
-  """Generates one clip and writes `<out>.mp4`, `<out>.gif` and `<out>.png` (contact sheet).
+    images: list[str | pathlib.Path] | None = None,
+) -> tuple[sampling.Request, int]:
+  """The sampler request for `captions` (with the run's prompt template) and the fps to play the
+  result at; `images` (image-to-video) are the first frames, one per caption.
 
   Args:
     run: the loaded run.
-    prompt: the caption.
-    out: output path; its suffix (if any) is replaced.
+    captions: one caption per sample.
     frames, fps: latent frames to generate (given one included) and the header fps.
     resolution: (height, width) in pixels (multiples of the tokenizer's patch size).
-    image: optional first frame (image-to-video).
-    seed: sampling seed.
-    progress: called after every generated frame.
-    **sampling_overrides: SamplingConfig fields (e.g. cfg_scale, steps).
+    images: optional first frames, cropped as the official sampler does (spec 8.2).
   """
   patch = run.visual_tokenizer.spatial_compression
   height, width = resolution
@@ -127,32 +121,35 @@ def sample_to_files(
         f'resolution {width}x{height} (WxH): both sides must be positive multiples of '
         f"the visual tokenizer's {patch} px"
     )
-  if frames < (2 if image else 1):
+  if frames < (2 if images else 1):
     raise UserError(
-        f'frames={frames}: expected at least {2 if image else 1} latent frame(s)'
-        + (' (the given image is the first)' if image else '')
+        f'frames={frames}: expected at least {2 if images else 1} latent frame(s)'
+        + (' (the given image is the first)' if images else '')
     )
   if fps < 1:
     raise UserError(f'fps={fps}: expected a positive frame rate')
   given = None
-  if image is not None:
+  if images:
     # The official deterministic centre crop (spec 8.2): BOX halving, BICUBIC scale, centre cut.
-    frame = official.crop_image(open_image(image), (width, height))
-    given = [run.visual_tokenizer.encode(frame[None])]
+    frames_rgb = [official.crop_image(open_image(str(i)), (width, height)) for i in images]
+    given = [run.visual_tokenizer.encode(frame[None]) for frame in frames_rgb]
   if frames == 1:  # an image: a 1-frame video at 1 fps for 1 s, as the official T2I (spec 7.8)
     fps = duration = 1
   else:
     duration = max(1, math.ceil(_rgb_frames(frames, run.visual_tokenizer) / fps))
-  text = pipeline.format_prompt(
-      run.config.data.prompt_template,
-      prompt,
-      fps=fps,
-      duration=duration,
-      width=width,
-      height=height,
-  )
+  texts = [
+      pipeline.format_prompt(
+          run.config.data.prompt_template,
+          caption,
+          fps=fps,
+          duration=duration,
+          width=width,
+          height=height,
+      )
+      for caption in captions
+  ]
   request = sampling.Request(
-      [run.text_tokenizer.encode(text)],
+      [run.text_tokenizer.encode(text) for text in texts],
       num_frames=frames,
       height=height // patch,
       width=width // patch,
@@ -160,11 +157,48 @@ def sample_to_files(
       fps=fps,
       given_frames=given,
   )
+  return request, fps
+
+
+def generate_video(
+    run: Run,
+    prompt: str,
+    *,
+    frames: int,
+    fps: int,
+    resolution: tuple[int, int],
+    image: str | None = None,
+    seed: int = 0,
+    progress=None,
+    **sampling_overrides: Any,
+) -> tuple[np.ndarray, int]:
+  """Generates one clip: (uint8 [T, height, width, 3] RGB frames, fps to play them at).
+
+  `frames`, `fps`, `resolution` and `image` as in `make_request`; `progress` is called after
+  every generated frame; `sampling_overrides` are SamplingConfig fields (e.g. cfg_scale, steps).
+  """
+  request, fps = make_request(
+      run,
+      [prompt],
+      frames=frames,
+      fps=fps,
+      resolution=resolution,
+      images=None if image is None else [image],
+  )
   sampler = sampling.Sampler(
       run.model, run.vocab, run.config.sample.sampling(frames, **sampling_overrides)
   )
   samples = sampler.generate(request, seed=seed, progress=progress)
-  video = run.visual_tokenizer.decode(samples.frames[0])
+  return run.visual_tokenizer.decode(samples.frames[0]), fps
+
+
+def sample_to_files(
+    run: Run, prompt: str, out: str | pathlib.Path, **kwargs: Any
+) -> list[pathlib.Path]:
+  """Generates one clip (`generate_video`'s arguments) and writes `<out>.mp4`, `<out>.gif` and
+  `<out>.png` (contact sheet); out's suffix (if any) is replaced."""
+  video, fps = generate_video(run, prompt, **kwargs)
+  height, width = video.shape[1:3]
   out = pathlib.Path(out).with_suffix('')
   out.parent.mkdir(parents=True, exist_ok=True)
   paths = [out.with_suffix('.mp4'), out.with_suffix('.gif'), out.with_suffix('.png')]

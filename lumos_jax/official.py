@@ -230,6 +230,8 @@ PATCH = 32
 
 # Official T2V resolution by `target_size` (`inference_t2v.py`, `resolution_dict`; spec 7.1).
 T2V_RESOLUTIONS = {352: (448, 256), 528: (672, 384), 656: (768, 480)}
+# (width, height) of the official T2I / GenEval images, hard-coded in `inference_t2i.py`.
+T2I_SIZE = (448, 256)
 
 
 def prompt_text(caption: str, *, width: int, height: int, fps: int, duration: int) -> str:
@@ -261,7 +263,7 @@ def t2v_prompt(
   return prompt_text(caption, width=width, height=height, fps=fps, duration=duration)
 
 
-def t2i_prompt(caption: str, *, width: int = 448, height: int = 256) -> str:
+def t2i_prompt(caption: str, *, width: int = T2I_SIZE[0], height: int = T2I_SIZE[1]) -> str:
   """Text-to-image prompt: a one-frame video, '1 frames at 1 frames per second' (spec 7.8).
 
   The default 448x256 is hard-coded in the official `inference_t2i.py`; the header is

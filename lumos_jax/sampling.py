@@ -11,25 +11,64 @@ tube-masked context frames seen in training; the returned tokens are the unmaske
 
 Shapes are fixed per (batch, resolution, frame count, prompt bucket): the per-frame function is
 jitted once and called for every frame with the frame index as data.
+
+Every prompt row draws from its own key (`generate(seed=...)`: row i uses seed + i, or the given
+per-row seeds), so a sample does not depend on which other prompts share its batch, nor on how the
+batch is split over devices: with a `mesh`, the prompts are split into one contiguous group per
+device of the batch axes, and each group's conditional and unconditional rows sit together on its
+device, so guidance never moves logits between devices.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from typing import Callable, Sequence
+import threading
+from typing import Callable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lumos_jax import ardf, layout
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from lumos_jax import ardf, layout, parallel
 from lumos_jax.model import Decoder, Inputs, init_cache, prepare_inputs
 from lumos_jax.vocab import Vocab
 
 TEMPERATURE_MODES = ('official', 'per_frame')
 _PROMPT_BUCKET = 32  # prompt widths are padded to a multiple of this to bound recompilation
+_step_listener: Callable[[int, int], None] | None = None
+_STEP_LISTENER_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def step_listener(fn: Callable[[int, int], None]) -> Iterator[None]:
+  """Within the block, samplers with `report_steps=True` call fn(frame, step) after every MaskGIT
+  step (the web app's progress bar).
+
+  A frame's steps run inside one jitted loop, so the report is a `jax.debug.callback` in the loop
+  body, compiled in only with `report_steps` (a static config field: the program without it is
+  unchanged). The listener is a module-level slot read on the host, so changing it does not
+  recompile; blocks are serialised by a lock (one reporting generation at a time per process).
+  The call comes from a runtime thread.
+  """
+  global _step_listener
+  with _STEP_LISTENER_LOCK:
+    _step_listener = fn
+    try:
+      yield
+    finally:
+      _step_listener = None
+
+
+def _report_step(frame, step, done) -> None:
+  del done  # an element of the step's codes: orders the call after the step's work
+  if _step_listener is not None:
+    _step_listener(int(frame), int(step))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +91,7 @@ class SamplingConfig:
       weights were evaluated that way); on, they look like training-time context frames.
     top_k: keep the k most likely codes (0: all); top_p: nucleus mass (1.0: all).
     use_cache: False recomputes the whole sequence at every step (reference path for tests).
+    report_steps: call the `step_listener` after every MaskGIT step (see there).
   """
 
   steps: int = 50
@@ -63,6 +103,7 @@ class SamplingConfig:
   top_k: int = 0
   top_p: float = 1.0
   use_cache: bool = True
+  report_steps: bool = False
 
   def __post_init__(self):
     def fail(field, msg):
@@ -158,13 +199,42 @@ def maskgit_update(
 
 
 class Sampler:
-  """Generates videos with a decoder; one instance per model (jitted functions are cached)."""
+  """Generates videos with a decoder; one instance per model (jitted functions are cached).
 
-  def __init__(self, model: Decoder, vocab: Vocab, config: SamplingConfig = SamplingConfig()):
+  With a `mesh` (lumos_jax.parallel.make_mesh), the parameters are replicated on its devices and
+  the prompts of a request are split over its batch axes ('data', 'fsdp'): the number of prompts
+  must then be a multiple of their size.
+  """
+
+  def __init__(
+      self,
+      model: Decoder,
+      vocab: Vocab,
+      config: SamplingConfig = SamplingConfig(),
+      mesh: jax.sharding.Mesh | None = None,
+  ):
     self.vocab = vocab
     self.config = config
     self.model_config = model.config
     self.graphdef, self.state = nnx.split(model)
+    self.mesh = mesh
+    self.groups = 1
+    if mesh is not None:
+      self.groups = int(np.prod([mesh.shape[a] for a in parallel.BATCH_AXES]))
+      if not isinstance(jax.tree.leaves(self.state)[0], jax.ShapeDtypeStruct):
+        self.state = jax.device_put(self.state, NamedSharding(mesh, P()))
+
+  def _place(self, tree, batch_dim: int = 0):
+    """`tree` with its leaves' `batch_dim` split over the mesh's batch axes (no-op without one)."""
+    if self.mesh is None:
+      return tree
+
+    def one(x):
+      spec = [None] * np.ndim(x)
+      spec[batch_dim] = parallel.BATCH_AXES
+      return jax.device_put(x, NamedSharding(self.mesh, P(*spec)))
+
+    return jax.tree.map(one, tree)
 
   # -- sequence construction (host) ---------------------------------------------------------
 
@@ -174,7 +244,8 @@ class Sampler:
     Returns (full [R, Lf], prompt_lengths [R], prompt_width, num_given) where `full` holds the
     complete final layout of every row (prompt with the given frames history-masked, every
     generated frame fully masked, video_end) from which the metadata is computed once, and the
-    prompts of all rows fit in the first `prompt_width` (a bucket multiple) positions.
+    prompts of all rows fit in the first `prompt_width` (a bucket multiple) positions. Rows are
+    grouped per device group: [group, pass (cond, uncond), prompt of the group].
     """
     v, r = self.vocab, request
     given = [None] * len(r.prompts) if r.given_frames is None else list(r.given_frames)
@@ -186,20 +257,28 @@ class Sampler:
           f'given_frames must hold one [k, {r.height}, {r.width}] array of codes per '
           f'prompt with the same k, got shapes {[np.shape(g) for g in given]}'
       )
+    if len(r.prompts) % self.groups:
+      raise ValueError(
+          f'{len(r.prompts)} prompts do not split over the {self.groups} devices of the '
+          "mesh's batch axes: give a multiple of it"
+      )
+    per = len(r.prompts) // self.groups
+    passes = (False, True) if self.config.cfg_scale is not None else (False,)
     rows = []
-    for unconditional in (False, True) if self.config.cfg_scale is not None else (False,):
-      for text, frames in zip(r.prompts, given):
-        frames = [] if frames is None else list(frames)
-        rows.append(
-            layout.generation_prompt(
-                text,
-                v,
-                duration=r.duration,
-                fps=r.fps,
-                given_frames=frames,
-                unconditional=unconditional,
-            )
-        )
+    for group in range(self.groups):
+      for unconditional in passes:
+        for i in range(group * per, (group + 1) * per):
+          text, frames = r.prompts[i], [] if given[i] is None else list(given[i])
+          rows.append(
+              layout.generation_prompt(
+                  text,
+                  v,
+                  duration=r.duration,
+                  fps=r.fps,
+                  given_frames=frames,
+                  unconditional=unconditional,
+              )
+          )
     lengths = np.array([len(p) for p in rows])
     # Given frames enter the cache unmasked as in the official sampler (spec 7.6 b), or
     # history-masked with `mask_given_frames`.
@@ -251,20 +330,33 @@ class Sampler:
             self.vocab,
             request.height,
             request.width,
+            self.groups,
             self.state,
             inputs.tokens,
             cache if c.use_cache else None,
             inputs,
             jnp.int32(num_given),
-            jax.random.PRNGKey(0),
+            _row_keys(0, len(request.prompts)),
             tau,
         ).compile(),
     }
 
   # -- generation ---------------------------------------------------------------------------
 
-  def generate(self, request: Request, seed: int = 0, progress: Callable | None = None) -> Samples:
-    """Generates `request.num_frames` frames per prompt (given frames included)."""
+  def generate(
+      self,
+      request: Request,
+      seed: int | Sequence[int] = 0,
+      progress: Callable | None = None,
+  ) -> Samples:
+    """Generates `request.num_frames` frames per prompt (given frames included).
+
+    Args:
+      request: the prompts and shapes.
+      seed: prompt i samples with seed + i, or with seed[i] for a sequence of per-prompt seeds;
+        a prompt's sample depends only on its own seed (not on the batch or the mesh).
+      progress: called with the frame index after every generated frame.
+    """
     v, c = self.vocab, self.config
     b = len(request.prompts)
     full, lengths, width, num_given = self._sequences(request)
@@ -273,23 +365,30 @@ class Sampler:
           f'num_frames={request.num_frames} leaves nothing to generate after '
           f'{num_given} given frames'
       )
-    inputs = prepare_inputs(full, v, self.model_config)
+    inputs = self._place(prepare_inputs(full, v, self.model_config))
     cache = None
     if c.use_cache:
       cache = init_cache(self.model_config, batch=len(full), size=full.shape[1])
-      cache = _prefill(
-          self.graphdef, self.state, cache, inputs[:, :width], jnp.asarray(lengths, jnp.int32)
+      cache = cache.replace(
+          k=self._place(cache.k, 1), v=self._place(cache.v, 1), lengths=self._place(cache.lengths)
       )
-    key = jax.random.PRNGKey(seed)
+      cache = _prefill(
+          self.graphdef,
+          self.state,
+          cache,
+          inputs[:, :width],
+          self._place(jnp.asarray(lengths, jnp.int32)),
+      )
+    keys = self._place(_row_keys(seed, b))
     tau = jnp.asarray(c.temperature, jnp.float32)
     frame_fn = functools.partial(
-        _generate_frame, self.graphdef, c, v, request.height, request.width
+        _generate_frame, self.graphdef, c, v, request.height, request.width, self.groups
     )
     # The model's view of the rows: history-masked frames; the output keeps the sampled ones.
     view = jnp.copy(inputs.tokens)  # donated to the frame calls; `inputs` stays
     generated = []
     for f in range(num_given, request.num_frames):
-      codes, view, cache, tau = frame_fn(self.state, view, cache, inputs, jnp.int32(f), key, tau)
+      codes, view, cache, tau = frame_fn(self.state, view, cache, inputs, jnp.int32(f), keys, tau)
       generated.append(np.asarray(codes).reshape(b, request.height, request.width))
       if progress is not None:
         progress(f)
@@ -310,6 +409,14 @@ class Sampler:
     return Samples(tokens=layout.pad_batch(seqs, v), frames=out_frames.astype(np.int32))
 
 
+def _row_keys(seed: int | Sequence[int], num: int) -> jax.Array:
+  """One PRNG key per prompt: seed + i, or the given per-prompt seeds."""
+  seeds = np.arange(num) + seed if np.ndim(seed) == 0 else np.asarray(seed)
+  if seeds.shape != (num,):
+    raise ValueError(f'expected one seed per prompt ({num}), got {len(seeds)}')
+  return jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32))
+
+
 def _row_slice(x: jax.Array, starts: jax.Array, size: int) -> jax.Array:
   """x[r, starts[r] : starts[r] + size] for every row r."""
   return jax.vmap(lambda row, s: jax.lax.dynamic_slice_in_dim(row, s, size, axis=0))(x, starts)
@@ -328,29 +435,40 @@ def _prefill(graphdef, state, cache, prompts: Inputs, lengths):
   return cache.with_lengths(lengths)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(6, 7))
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5), donate_argnums=(7, 8))
 def _generate_frame(
     graphdef,
     config: SamplingConfig,
     vocab: Vocab,
     height: int,
     width: int,
+    groups: int,
     state,
     view,
     cache,
     inputs: Inputs,
     frame,
-    key,
+    keys,
     tau,
 ):
   """Fills frame `frame` of every row with `config.steps` MaskGIT steps, then commits it.
 
-  Returns (codes [B, N] visual ids, updated view, cache, tau).
+  Rows are [groups, passes (cond, uncond if guided), prompts of the group] (Sampler._sequences);
+  `keys` holds one PRNG key per prompt. Returns (codes [B, N] visual ids, updated view, cache,
+  tau).
   """
   model = nnx.merge(graphdef, state)
   rows = view.shape[0]
   guided = config.cfg_scale is not None
   b = rows // 2 if guided else rows
+  passes = rows // b
+
+  def by_pass(x):  # [rows, ...] -> [groups, passes, prompts per group, ...]
+    return x.reshape(groups, passes, b // groups, *x.shape[1:])
+
+  def prompt_major(x):  # [groups, prompts per group, ...] -> [b, ...]
+    return x.reshape(b, *x.shape[2:])
+
   frame_len = layout.frame_length(height, width)
   # Frames are contiguous equal blocks from each row's first image_start (given frames included).
   first = jnp.argmax(inputs.tokens == vocab.image_start, axis=-1)
@@ -360,7 +478,9 @@ def _generate_frame(
   code_pos = layout.code_positions(height, width)
 
   def with_codes(tokens, codes):
-    return tokens.at[:, code_pos].set(jnp.concatenate([codes] * (rows // b)))
+    grouped = codes.reshape(groups, 1, b // groups, -1)
+    every_row = jnp.broadcast_to(grouped, (groups, passes, *grouped.shape[2:]))
+    return tokens.at[:, code_pos].set(every_row.reshape(rows, -1))
 
   def write(rows_, tokens):
     return jax.vmap(lambda r, s, t: jax.lax.dynamic_update_slice_in_dim(r, t, s, 0))(
@@ -379,15 +499,24 @@ def _generate_frame(
     hidden = frame_hidden(with_codes(block, codes))
     logits = model.logits(hidden[:, code_pos], vocab.visual_offset, vocab.visual_end)
     if guided:
-      cond, uncond = logits[:b], logits[b:]
+      cond, uncond = prompt_major(by_pass(logits)[:, 0]), prompt_major(by_pass(logits)[:, 1])
       # = uncond + g * (cond - uncond), written so that g = 1 gives exactly cond
       logits = cond + (config.cfg_scale - 1.0) * (cond - uncond)
     logits = _top_k_top_p(logits, config.top_k, config.top_p)
     tau = tau * (1.0 - (s + 1) / config.steps)
-    step_key = jax.random.fold_in(jax.random.fold_in(key, frame), s)
-    codes = maskgit_update(
-        step_key, logits, codes, s, config.steps, tau, vocab.mask, vocab.visual_offset
+    # Each prompt's own stream: its sample does not depend on the rest of the batch.
+    step_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, frame), s))(keys)
+    update = functools.partial(
+        maskgit_update,
+        step=s,
+        num_steps=config.steps,
+        tau=tau,
+        mask_id=vocab.mask,
+        visual_offset=vocab.visual_offset,
     )
+    codes = jax.vmap(update)(step_keys, logits, codes)
+    if config.report_steps:
+      jax.debug.callback(_report_step, frame, s, codes[0, 0])
     return codes, tau
 
   if config.temperature_mode == 'per_frame':
