@@ -2,8 +2,11 @@
 """Device mesh, logical-axis rules and sharding helpers.
 
 Parameters and activations carry logical axis names; one rules table maps them to the mesh axes
-('data', 'fsdp', 'tensor'). Weight dims and activation dims have separate names (`embed` vs
-`act_embed`) because FSDP shards the weights' embed dim but not the activations'.
+('data', 'fsdp', 'tensor'), plus 'context' on meshes made with context parallelism (`make_mesh(...,
+context=C)`: every sequence split into C pieces; model/attention.py gathers keys and values).
+Weight dims and activation dims have separate names (`embed` vs `act_embed`) because FSDP shards
+the weights' embed dim but not the activations'. A rule naming an axis that the mesh lacks (e.g.
+'context' on a mesh without it) leaves that dimension replicated.
 `initialize_distributed` starts jax.distributed for multi-process runs (explicit flags, SLURM or
 TPU environment).
 """
@@ -22,13 +25,14 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 MESH_AXES = ('data', 'fsdp', 'tensor')
 BATCH_AXES = ('data', 'fsdp')
+CONTEXT_AXIS = 'context'  # only on meshes with context parallelism, between fsdp and tensor
 
 LogicalRules = Sequence[tuple[str, Any]]
 
 DEFAULT_RULES: LogicalRules = (
     # activations
     ('act_batch', BATCH_AXES),
-    ('act_length', None),
+    ('act_length', CONTEXT_AXIS),
     ('act_embed', None),
     ('act_heads', 'tensor'),
     ('act_kv_heads', 'tensor'),
@@ -67,9 +71,17 @@ def current_rules() -> LogicalRules:
   return _rules_stack[-1]
 
 
-def make_mesh(shape: Sequence[int] = (-1, 1, 1), devices=None) -> jax.sharding.Mesh:
-  """Mesh over ('data', 'fsdp', 'tensor'); a single -1 is filled with the remaining devices."""
+def make_mesh(
+    shape: Sequence[int] = (-1, 1, 1), devices=None, context: int = 1
+) -> jax.sharding.Mesh:
+  """Mesh over ('data', 'fsdp', 'tensor'), or ('data', 'fsdp', 'context', 'tensor') when
+  `context` > 1; a single -1 in `shape` is filled with the remaining devices."""
   devices = jax.devices() if devices is None else devices
+  if not isinstance(context, (int, np.integer)) or context < 1:
+    raise ValueError(f'mesh.context={context!r}: expected a positive int')
+  if len(devices) % context:
+    raise ValueError(f'mesh.context={context} does not divide {len(devices)} devices')
+  available = len(devices) // context  # devices for data x fsdp x tensor
   shape = list(shape)
   if len(shape) != 3:
     raise ValueError(f'mesh.shape must have 3 entries (data, fsdp, tensor), got {tuple(shape)}')
@@ -78,19 +90,24 @@ def make_mesh(shape: Sequence[int] = (-1, 1, 1), devices=None) -> jax.sharding.M
   if shape.count(-1) > 1:
     raise ValueError(f'mesh.shape may contain at most one -1, got {tuple(shape)}')
   known = math.prod(s for s in shape if s != -1)
+  per_context = f' / context {context}' if context > 1 else ''
   if -1 in shape:
-    if len(devices) % known:
-      raise ValueError(f'mesh.shape {tuple(shape)} does not divide {len(devices)} devices')
-    shape[shape.index(-1)] = len(devices) // known
-  if math.prod(shape) != len(devices):
+    if available % known:
+      raise ValueError(
+          f'mesh.shape {tuple(shape)} does not divide {len(devices)} devices{per_context}'
+      )
+    shape[shape.index(-1)] = available // known
+  if math.prod(shape) != available:
     raise ValueError(
-        f'mesh.shape {tuple(shape)} needs {math.prod(shape)} devices, have {len(devices)}'
+        f'mesh.shape {tuple(shape)} needs {math.prod(shape)} devices, have '
+        f'{len(devices)}{per_context}'
     )
+  axes = MESH_AXES
+  if context > 1:
+    shape.insert(2, context)
+    axes = (*BATCH_AXES, CONTEXT_AXIS, 'tensor')
   return jax.make_mesh(
-      tuple(shape),
-      MESH_AXES,
-      axis_types=(jax.sharding.AxisType.Auto,) * 3,
-      devices=devices,
+      tuple(shape), axes, axis_types=(jax.sharding.AxisType.Auto,) * len(axes), devices=devices
   )
 
 
@@ -117,7 +134,7 @@ def logical_to_spec(
   for dim, name in enumerate(logical_axes):
     target = table.get(name) if name is not None else None
     axes = () if target is None else ((target,) if isinstance(target, str) else tuple(target))
-    axes = tuple(a for a in axes if a not in used)
+    axes = tuple(a for a in axes if a not in used and (mesh is None or a in mesh.axis_names))
     if axes and shape is not None and mesh is not None:
       size = math.prod(mesh.shape[a] for a in axes)
       if shape[dim] % size:

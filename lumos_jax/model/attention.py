@@ -12,6 +12,8 @@ short sequences. `attend` dispatches to the implementation named by `ModelConfig
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
@@ -119,6 +121,72 @@ def _per_shard(kernel, q, k, v, q_spans, q_segment_ids, kv_segment_ids):
   )(q, k, v, q_spans, q_segment_ids, kv_segment_ids)
 
 
+def _kernel(impl: str, q, k, v, q_spans, q_segment_ids, kv_segment_ids):
+  """`impl` on arrays that one device holds whole (no mesh handling)."""
+  args = (q, k, v, q_spans, q_segment_ids, kv_segment_ids)
+  if impl == 'dense':
+    return dense_attention(*args)
+  if impl == 'blockwise':
+    return blockwise_attention(*args)
+  if impl == 'pallas_gpu':
+    from lumos_jax.model.kernels import pallas_gpu  # pylint: disable=g-import-not-at-top
+
+    return pallas_gpu.pallas_attention(*args)
+  if impl == 'splash_tpu':
+    if q.shape[1] != k.shape[1]:
+      return blockwise_attention(*args)
+    from lumos_jax.model.kernels import splash_tpu  # pylint: disable=g-import-not-at-top
+
+    return splash_tpu.splash_attention(*args)
+  if impl == 'cudnn':
+    from lumos_jax.model.kernels import cudnn  # pylint: disable=g-import-not-at-top
+
+    return cudnn.cudnn_attention(*args)
+  raise ValueError(f'unknown attention implementation {impl!r}')
+
+
+def context_size() -> int:
+  """Size of the current mesh's 'context' axis (1 without context parallelism)."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or parallel.CONTEXT_AXIS not in mesh.axis_names:
+    return 1
+  return mesh.shape[parallel.CONTEXT_AXIS]
+
+
+def _context_parallel(impl, q, k, v, q_spans, q_segment_ids, kv_segment_ids):
+  """Self-attention of a sequence split over the mesh's 'context' axis.
+
+  Each device holds a contiguous piece of the queries, keys and values; it all-gathers the keys
+  and values (and their segment ids) along 'context' and attends its queries to the whole
+  sequence. Spans are absolute key indices, so the frame-causal mask needs no change, and the
+  backward of the all-gather (a reduce-scatter) returns each device its keys' and values'
+  gradients. Batch and heads stay split as the rules say. Work is not balanced: a piece late in
+  the sequence sees more keys (the last of C pieces about 2C / (C + 1) times the mean).
+  """
+  mesh = jax.sharding.get_abstract_mesh()
+  c = mesh.shape[parallel.CONTEXT_AXIS]
+  if q.shape[1] % c:
+    raise ValueError(
+        f'sequence length {q.shape[1]} does not split over mesh.context={c}: make '
+        'data.length_buckets multiples of it'
+    )
+  q_segment_ids, kv_segment_ids = kernels.segment_ids(q, k, q_segment_ids, kv_segment_ids)
+  batch = parallel.logical_to_spec(('act_batch',), q.shape[:1], mesh)[0]
+  heads = parallel.logical_to_spec(('act_heads',), q.shape[2:3], mesh)[0]
+  kv_heads = parallel.logical_to_spec(('act_kv_heads',), k.shape[2:3], mesh)[0]
+  heads = heads if heads == kv_heads else None
+  axis = parallel.CONTEXT_AXIS
+  act, rows = P(batch, axis, heads, None), P(batch, axis)
+
+  def local(q, k, v, spans, q_seg, kv_seg):
+    k, v, kv_seg = (jax.lax.all_gather(x, axis, axis=1, tiled=True) for x in (k, v, kv_seg))
+    return _kernel(impl, q, k, v, spans, q_seg, kv_seg)
+
+  return jax.shard_map(
+      local, mesh=mesh, in_specs=(act, act, act, rows, rows, rows), out_specs=act, check_vma=False
+  )(q, k, v, q_spans, q_segment_ids, kv_segment_ids)
+
+
 def attend(q, k, v, q_spans, q_segment_ids=None, kv_segment_ids=None, *, impl: str = 'dense'):
   """Span attention (arguments and result as `dense_attention`) with the chosen implementation.
 
@@ -129,25 +197,16 @@ def attend(q, k, v, q_spans, q_segment_ids=None, kv_segment_ids=None, *, impl: s
       per-row key bound, blockwise otherwise) or 'auto' (`resolve_impl`: per backend, and
       dense for short sequences on CPU). On CPU the Pallas
       kernels run in the (slow) Pallas interpreter, for tests.
+
+  Under a mesh with a 'context' axis (context parallelism), self-attention runs on each device's
+  piece of the sequence against the gathered keys (`_context_parallel`).
   """
   impl = resolve_impl(impl, k.shape[1])
   args = (q, k, v, q_spans, q_segment_ids, kv_segment_ids)
-  if impl == 'dense':
-    return dense_attention(*args)
-  if impl == 'blockwise':
-    return blockwise_attention(*args)
-  if impl == 'pallas_gpu':
-    from lumos_jax.model.kernels import pallas_gpu  # pylint: disable=g-import-not-at-top
-
-    return _per_shard(pallas_gpu.pallas_attention, *args)
-  if impl == 'splash_tpu':
-    if q.shape[1] != k.shape[1]:
-      return blockwise_attention(*args)
-    from lumos_jax.model.kernels import splash_tpu  # pylint: disable=g-import-not-at-top
-
-    return _per_shard(splash_tpu.splash_attention, *args)
-  if impl == 'cudnn':
-    from lumos_jax.model.kernels import cudnn  # pylint: disable=g-import-not-at-top
-
-    return cudnn.cudnn_attention(*args)
-  raise ValueError(f'unknown attention implementation {impl!r}')
+  if context_size() > 1 and q.shape[1] == k.shape[1]:
+    return _context_parallel(impl, *args)
+  if impl in ('pallas_gpu', 'splash_tpu') and not (
+      impl == 'splash_tpu' and q.shape[1] != k.shape[1]
+  ):
+    return _per_shard(functools.partial(_kernel, impl), *args)
+  return _kernel(impl, *args)
