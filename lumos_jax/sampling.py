@@ -91,6 +91,8 @@ class SamplingConfig:
       weights were evaluated that way); on, they look like training-time context frames.
     top_k: keep the k most likely codes (0: all); top_p: nucleus mass (1.0: all).
     use_cache: False recomputes the whole sequence at every step (reference path for tests).
+    position_chunk: the visual logits [prompts, positions, codes] of a step are computed and
+      sampled this many positions at a time (memory); the result does not depend on it.
     report_steps: call the `step_listener` after every MaskGIT step (see there).
   """
 
@@ -103,6 +105,7 @@ class SamplingConfig:
   top_k: int = 0
   top_p: float = 1.0
   use_cache: bool = True
+  position_chunk: int = 1024
   report_steps: bool = False
 
   def __post_init__(self):
@@ -123,6 +126,8 @@ class SamplingConfig:
       fail('top_k', 'must be >= 0')
     if not 0 < self.top_p <= 1:
       fail('top_p', 'must lie in (0, 1]')
+    if self.position_chunk < 1:
+      fail('position_chunk', 'must be >= 1')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +167,56 @@ def _top_k_top_p(logits: jax.Array, top_k: int, top_p: float) -> jax.Array:
   return logits
 
 
+def draw_codes(u: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Samples one code per position from softmax(logits) by inverse CDF with the uniforms `u`.
+
+  Returns (codes, their probabilities). Given `u`, the draw of a position depends on its own
+  logits only, so positions may be drawn in any chunks. For u ~ U[0, 1) the code is distributed
+  as softmax(logits) (the first code whose cumulative probability exceeds u; codes of zero
+  probability, e.g. cut by top-k, are never drawn). One uniform per position instead of
+  `jax.random.categorical`'s Gumbel noise per position and code: a [positions, 64000] random
+  array less per step.
+
+  Args:
+    u: uniforms [...]; logits: [..., V].
+  """
+  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  cdf = jnp.cumsum(probs, axis=-1)
+  threshold = u * cdf[..., -1]  # the total is 1 up to rounding
+  codes = jnp.minimum(jnp.sum(cdf <= threshold[..., None], axis=-1), logits.shape[-1] - 1)
+  return codes, jnp.take_along_axis(probs, codes[..., None], axis=-1)[..., 0]
+
+
+def remask(
+    key: jax.Array,
+    sampled: jax.Array,
+    p_sel: jax.Array,
+    codes: jax.Array,
+    step: jax.Array,
+    num_steps: int,
+    tau: jax.Array,
+    mask_id: int,
+    visual_offset: int,
+) -> jax.Array:
+  """MaskGIT's commit (spec 7.5 items 7-11) for the drawn visual indices `sampled` [..., N] with
+  probabilities `p_sel`: unknown positions take their draw, and before the last step the
+  `mask_len` least confident of them (log-prob plus tau-scaled Gumbel noise) are masked again."""
+  unknown = codes == mask_id
+  sampled = jnp.where(unknown, sampled + visual_offset, codes)
+  n = codes.shape[-1]
+  # The training masks' cosine schedule, so that inference walks the ratios training saw.
+  mask_len = jnp.floor(n * ardf.schedule('cosine', (step + 1) / num_steps)).astype(jnp.int32)
+  num_unknown = unknown.sum(-1, keepdims=True)
+  mask_len = jnp.maximum(1, jnp.minimum(num_unknown - 1, mask_len))
+  u = jax.random.uniform(key, p_sel.shape, minval=0.0, maxval=1.0)
+  gumbel = -jnp.log(jnp.maximum(-jnp.log(jnp.maximum(u, 1e-20)), 1e-20))
+  # Known tokens get infinite confidence so they are never re-masked (the official code uses
+  # float32 max; any value above every log-probability behaves the same).
+  confidence = jnp.where(unknown, jnp.log(jnp.maximum(p_sel, 1e-20)) + tau * gumbel, jnp.inf)
+  cutoff = jnp.take_along_axis(jnp.sort(confidence, axis=-1), mask_len, axis=-1)
+  return jnp.where((step == num_steps - 1) | ~(confidence < cutoff), sampled, mask_id)
+
+
 def maskgit_update(
     key: jax.Array,
     logits: jax.Array,
@@ -172,30 +227,15 @@ def maskgit_update(
     mask_id: int,
     visual_offset: int,
 ) -> jax.Array:
-  """One MaskGIT iteration (spec 7.5 items 4-11) on visual logits [B, N, V_vis].
+  """One MaskGIT iteration (spec 7.5 items 4-11) on visual logits [..., N, V_vis].
 
   `codes` holds visual ids or `mask_id`; returns the new codes: at the last step every position
   takes its sample, otherwise the `mask_len` least confident unknown positions are re-masked.
+  The sampler runs the same draw and commit with the logits computed in chunks of positions.
   """
   k_sample, k_gumbel = jax.random.split(key)
-  unknown = codes == mask_id
-  sampled = jax.random.categorical(k_sample, logits, axis=-1)
-  probs = jax.nn.softmax(logits, axis=-1)
-  p_sel = jnp.take_along_axis(probs, sampled[..., None], axis=-1)[..., 0]
-  sampled = jnp.where(unknown, sampled + visual_offset, codes)
-  n = codes.shape[-1]
-  # The training masks' cosine schedule, so that inference walks the ratios training saw.
-  mask_len = jnp.floor(n * ardf.schedule('cosine', (step + 1) / num_steps)).astype(jnp.int32)
-  num_unknown = unknown.sum(-1, keepdims=True)
-  mask_len = jnp.maximum(1, jnp.minimum(num_unknown - 1, mask_len))
-  u = jax.random.uniform(k_gumbel, p_sel.shape, minval=0.0, maxval=1.0)
-  gumbel = -jnp.log(jnp.maximum(-jnp.log(jnp.maximum(u, 1e-20)), 1e-20))
-  # Known tokens get infinite confidence so they are never re-masked (the official code uses
-  # float32 max; any value above every log-probability behaves the same).
-  confidence = jnp.where(unknown, jnp.log(jnp.maximum(p_sel, 1e-20)) + tau * gumbel, jnp.inf)
-  cutoff = jnp.take_along_axis(jnp.sort(confidence, axis=-1), mask_len, axis=-1)
-  remask = confidence < cutoff
-  return jnp.where((step == num_steps - 1) | ~remask, sampled, mask_id)
+  sampled, p_sel = draw_codes(jax.random.uniform(k_sample, codes.shape), logits)
+  return remask(k_gumbel, sampled, p_sel, codes, step, num_steps, tau, mask_id, visual_offset)
 
 
 class Sampler:
@@ -494,27 +534,45 @@ def _generate_frame(
     hidden, _ = model(inputs.replace(tokens=write(view, tokens)))
     return _row_slice(hidden, starts, frame_len)
 
-  def step_fn(s, carry):
-    codes, tau = carry
-    hidden = frame_hidden(with_codes(block, codes))
-    logits = model.logits(hidden[:, code_pos], vocab.visual_offset, vocab.visual_end)
+  n = height * width
+  per_chunk = min(config.position_chunk, n)
+  num_chunks = -(-n // per_chunk)
+  # Code positions per chunk (the last chunk padded with repeats; their draws are dropped).
+  chunk_pos = np.resize(code_pos, num_chunks * per_chunk).reshape(num_chunks, per_chunk)
+
+  def draw_chunk(hidden, u, positions):
+    """(drawn visual indices, their probabilities) [b, per_chunk] of one chunk of positions."""
+    logits = model.logits(hidden[:, positions], vocab.visual_offset, vocab.visual_end)
     if guided:
       cond, uncond = prompt_major(by_pass(logits)[:, 0]), prompt_major(by_pass(logits)[:, 1])
       # = uncond + g * (cond - uncond), written so that g = 1 gives exactly cond
       logits = cond + (config.cfg_scale - 1.0) * (cond - uncond)
-    logits = _top_k_top_p(logits, config.top_k, config.top_p)
+    return draw_codes(u, _top_k_top_p(logits, config.top_k, config.top_p))
+
+  def step_fn(s, carry):
+    codes, tau = carry
+    hidden = frame_hidden(with_codes(block, codes))
     tau = tau * (1.0 - (s + 1) / config.steps)
     # Each prompt's own stream: its sample does not depend on the rest of the batch.
     step_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, frame), s))(keys)
-    update = functools.partial(
-        maskgit_update,
+    k_sample, k_gumbel = jnp.moveaxis(jax.vmap(jax.random.split)(step_keys), 1, 0)
+    u = jax.vmap(lambda k: jax.random.uniform(k, (n,)))(k_sample)  # as maskgit_update draws
+    # The [b, positions, visual codes] logits exist one chunk at a time (sampler memory).
+    u = jnp.pad(u, ((0, 0), (0, num_chunks * per_chunk - n)))
+    u = jnp.moveaxis(u.reshape(b, num_chunks, per_chunk), 1, 0)
+    sampled, p_sel = jax.lax.map(
+        lambda xs: draw_chunk(hidden, *xs), (u, jnp.asarray(chunk_pos, jnp.int32))
+    )
+    sampled, p_sel = (jnp.moveaxis(x, 0, 1).reshape(b, -1)[:, :n] for x in (sampled, p_sel))
+    commit = functools.partial(
+        remask,
         step=s,
         num_steps=config.steps,
         tau=tau,
         mask_id=vocab.mask,
         visual_offset=vocab.visual_offset,
     )
-    codes = jax.vmap(update)(step_keys, logits, codes)
+    codes = jax.vmap(commit)(k_gumbel, sampled, p_sel, codes)
     if config.report_steps:
       jax.debug.callback(_report_step, frame, s, codes[0, 0])
     return codes, tau

@@ -245,3 +245,31 @@ def test_sharded_sampling_equals_one_device():
       check=False,
   )
   assert 'MESH OK' in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_logits_chunks_do_not_change_the_tokens(model):
+  """Positions drawn in chunks (padded last chunk) give the tokens of one whole-frame draw."""
+  whole = _run(model, position_chunk=H * W)
+  for chunk in (1, 5):
+    np.testing.assert_array_equal(_run(model, position_chunk=chunk).tokens, whole.tokens)
+
+
+def test_draw_codes_follows_the_distribution():
+  """Inverse-CDF draws: frequencies match softmax(logits) (chi-square), zero-probability codes
+  (cut by top-k) are never drawn, and u = 0 / u -> 1 give the first / last possible code."""
+  logits = jnp.log(jnp.array([0.1, 0.0, 0.2, 0.3, 0.4]) + 1e-30)
+  logits = jnp.where(jnp.arange(5) == 1, -jnp.inf, logits)
+  n = 200_000
+  u = jax.random.uniform(jax.random.key(0), (n,))
+  codes, probs = sampling.draw_codes(u, jnp.broadcast_to(logits, (n, 5)))
+  counts = np.bincount(np.asarray(codes), minlength=5)
+  expected = n * np.array([0.1, 0.0, 0.2, 0.3, 0.4])
+  assert counts[1] == 0
+  keep = expected > 0
+  chi2 = (((counts - expected) ** 2)[keep] / expected[keep]).sum()
+  assert chi2 < 16.3  # 3 degrees of freedom, p = 0.001
+  np.testing.assert_allclose(np.asarray(probs), np.array([0.1, 0.0, 0.2, 0.3, 0.4])[codes], 1e-5)
+  edge, _ = sampling.draw_codes(jnp.array([0.0, 0.9999999]), jnp.stack([logits, logits]))
+  assert edge.tolist() == [0, 4]
+  masked_first, _ = sampling.draw_codes(jnp.array([0.0]), jnp.array([[-jnp.inf, 0.0, 0.0]]))
+  assert masked_first.tolist() == [1]
