@@ -193,7 +193,7 @@ def remask(
     p_sel: jax.Array,
     codes: jax.Array,
     step: jax.Array,
-    num_steps: int,
+    num_steps: int | jax.Array,
     tau: jax.Array,
     mask_id: int,
     visual_offset: int,
@@ -366,7 +366,7 @@ class Sampler:
         ).compile(),
         'frame': _generate_frame.lower(
             self.graphdef,
-            c,
+            _program_config(c),
             self.vocab,
             request.height,
             request.width,
@@ -378,6 +378,7 @@ class Sampler:
             jnp.int32(num_given),
             _row_keys(0, len(request.prompts)),
             tau,
+            _knobs(c),
         ).compile(),
     }
 
@@ -422,13 +423,21 @@ class Sampler:
     keys = self._place(_row_keys(seed, b))
     tau = jnp.asarray(c.temperature, jnp.float32)
     frame_fn = functools.partial(
-        _generate_frame, self.graphdef, c, v, request.height, request.width, self.groups
+        _generate_frame,
+        self.graphdef,
+        _program_config(c),
+        v,
+        request.height,
+        request.width,
+        self.groups,
     )
     # The model's view of the rows: history-masked frames; the output keeps the sampled ones.
     view = jnp.copy(inputs.tokens)  # donated to the frame calls; `inputs` stays
     generated = []
     for f in range(num_given, request.num_frames):
-      codes, view, cache, tau = frame_fn(self.state, view, cache, inputs, jnp.int32(f), keys, tau)
+      codes, view, cache, tau = frame_fn(
+          self.state, view, cache, inputs, jnp.int32(f), keys, tau, _knobs(c)
+      )
       generated.append(np.asarray(codes).reshape(b, request.height, request.width))
       if progress is not None:
         progress(f)
@@ -447,6 +456,22 @@ class Sampler:
         for text, frames in zip(request.prompts, out_frames)
     ]
     return Samples(tokens=layout.pad_batch(seqs, v), frames=out_frames.astype(np.int32))
+
+
+def _program_config(config: SamplingConfig) -> SamplingConfig:
+  """What a compiled frame program depends on: guidance on or off but not its scale; the scale,
+  the step count and the temperature are data (`_knobs`), so changing them never recompiles."""
+  return dataclasses.replace(
+      config, cfg_scale=None if config.cfg_scale is None else 1.0, steps=1, temperature=1.0
+  )
+
+
+def _knobs(config: SamplingConfig) -> dict[str, jax.Array]:
+  return {
+      'cfg_scale': jnp.float32(1.0 if config.cfg_scale is None else config.cfg_scale),
+      'steps': jnp.int32(config.steps),
+      'temperature': jnp.float32(config.temperature),
+  }
 
 
 def _row_keys(seed: int | Sequence[int], num: int) -> jax.Array:
@@ -490,12 +515,14 @@ def _generate_frame(
     frame,
     keys,
     tau,
+    knobs,
 ):
-  """Fills frame `frame` of every row with `config.steps` MaskGIT steps, then commits it.
+  """Fills frame `frame` of every row with `knobs['steps']` MaskGIT steps, then commits it.
 
   Rows are [groups, passes (cond, uncond if guided), prompts of the group] (Sampler._sequences);
-  `keys` holds one PRNG key per prompt. Returns (codes [B, N] visual ids, updated view, cache,
-  tau).
+  `keys` holds one PRNG key per prompt; `knobs` the guidance scale, step count and temperature
+  (`_knobs`; `config` is `_program_config`). Returns (codes [B, N] visual ids, updated view,
+  cache, tau).
   """
   model = nnx.merge(graphdef, state)
   rows = view.shape[0]
@@ -546,13 +573,13 @@ def _generate_frame(
     if guided:
       cond, uncond = prompt_major(by_pass(logits)[:, 0]), prompt_major(by_pass(logits)[:, 1])
       # = uncond + g * (cond - uncond), written so that g = 1 gives exactly cond
-      logits = cond + (config.cfg_scale - 1.0) * (cond - uncond)
+      logits = cond + (knobs['cfg_scale'] - 1.0) * (cond - uncond)
     return draw_codes(u, _top_k_top_p(logits, config.top_k, config.top_p))
 
   def step_fn(s, carry):
     codes, tau = carry
     hidden = frame_hidden(with_codes(block, codes))
-    tau = tau * (1.0 - (s + 1) / config.steps)
+    tau = tau * (1.0 - (s + 1) / knobs['steps'])
     # Each prompt's own stream: its sample does not depend on the rest of the batch.
     step_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, frame), s))(keys)
     k_sample, k_gumbel = jnp.moveaxis(jax.vmap(jax.random.split)(step_keys), 1, 0)
@@ -567,7 +594,7 @@ def _generate_frame(
     commit = functools.partial(
         remask,
         step=s,
-        num_steps=config.steps,
+        num_steps=knobs['steps'],
         tau=tau,
         mask_id=vocab.mask,
         visual_offset=vocab.visual_offset,
@@ -578,9 +605,9 @@ def _generate_frame(
     return codes, tau
 
   if config.temperature_mode == 'per_frame':
-    tau = jnp.asarray(config.temperature, jnp.float32)
+    tau = knobs['temperature']
   codes = jnp.full((b, height * width), vocab.mask, jnp.int32)
-  codes, tau = jax.lax.fori_loop(0, config.steps, step_fn, (codes, tau))
+  codes, tau = jax.lax.fori_loop(0, knobs['steps'], step_fn, (codes, tau))
   # Commit: the finished frame, history-masked, enters the cache and the model's view.
   content_len = layout.frame_content_length(height, width)
   committed = ardf.history_mask(

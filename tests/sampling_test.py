@@ -87,10 +87,15 @@ def test_temperature_modes_differ_after_the_first_frame(model):
   assert (official.frames[:, 1:] != per_frame.frames[:, 1:]).any()
 
 
-def test_one_compilation_for_all_frames(model):
+def test_one_compilation_for_all_frames_and_settings(model):
+  """Frames, guidance scales, step counts and temperatures share one compiled frame program."""
   sampling._generate_frame.clear_cache()
-  _run(model, frames=4)
+  first = _run(model, frames=4)
   assert sampling._generate_frame._cache_size() == 1
+  other = _run(model, frames=4, cfg_scale=7.0, steps=3, temperature=0.5)
+  assert sampling._generate_frame._cache_size() == 1
+  assert (first.frames != other.frames).any()
+  np.testing.assert_array_equal(_run(model, frames=4).frames, first.frames)
 
 
 @pytest.mark.parametrize(
