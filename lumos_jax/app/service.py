@@ -2,8 +2,9 @@
 """The web app's generation service, independent of the page: what a run offers, request checks,
 one generation at a time, results written as files.
 
-The model is loaded once (`Service(workdir)`); the sampler's programs are jitted per shape and
-sampler settings and kept by jax, so a repeated request does not compile again. Requests are
+The model is loaded once (`Service(workdir)`); the sampler's programs are jitted per shape,
+history ratio and temperature mode and kept by jax (guidance scale and step count are data of the
+program), so a repeated request or a new guidance does not compile again. Requests are
 served one at a time (a lock; the page's queue also admits one), since they share the device.
 Every check of a request raises a `UserError` naming the field and what the run accepts.
 """
