@@ -3,11 +3,9 @@
 batch or the part, a rerun resumes, evaluation layouts get files of the right kind and size."""
 
 import json
-import shutil
 import subprocess
 import sys
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,25 +14,11 @@ from lumos_jax import batch_sampling, inference
 from lumos_jax import testing as driver_testing
 from lumos_jax.errors import UserError
 from lumos_jax.evaluation import prompt_sets
-from lumos_jax.train import loop
 
 
 @pytest.fixture(scope='module')
-def run(tmp_path_factory):
-  root = tmp_path_factory.mktemp('batch')
-  config = driver_testing.load_config(
-      'tiny',
-      **{
-          'data.dir': str(root / 'data'),
-          'train.num_steps': 1,
-          'train.eval_every': 0,
-          'checkpoint.every_steps': 1,
-          'train.progress_bar': False,
-      },
-  )
-  loop.run(config, root / 'run')
-  shutil.rmtree(root / 'data')
-  return inference.load_run(root / 'run')
+def run(trained_run):
+  return inference.load_run(trained_run)
 
 
 def test_parts_and_processes_cover_every_job_once():
@@ -61,14 +45,7 @@ def _sample(run, prompt_set, out, **kw):
   return batch_sampling.sample_prompt_set(run, prompt_set, out, **kw)
 
 
-def _frames(path):
-  """uint8 [T, H, W, 3] of an mp4."""
-  reader = imageio_ffmpeg.read_frames(str(path))
-  width, height = next(reader)['size']
-  return np.stack([np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader])
-
-
-def test_parts_batches_and_resume_give_the_same_files(run, tmp_path):
+def test_parts_batches_and_resume_give_the_same_files(run, tmp_path, read_mp4):
   prompts = tmp_path / 'prompts.txt'
   prompts.write_text('a red circle moves left\na blue square\na green triangle\n')
   one = prompt_sets.read('lines', prompts, tmp_path / 'one', samples_per_prompt=2, seed=3)
@@ -78,7 +55,7 @@ def test_parts_batches_and_resume_give_the_same_files(run, tmp_path):
   assert names == sorted(
       [f'{i:05d}-{k}.mp4' for i in range(3) for k in range(2)] + ['prompts.jsonl']
   )
-  video = _frames(tmp_path / 'one' / '00001-1.mp4')
+  video = read_mp4(tmp_path / 'one' / '00001-1.mp4')
   assert video.shape == (2, 16, 16, 3)  # the tiny run's tokenizer: 1 latent = 1 frame
 
   # two parts with another batch size: the same six files
@@ -88,7 +65,7 @@ def test_parts_batches_and_resume_give_the_same_files(run, tmp_path):
   for name in names:
     if name.endswith('.mp4'):
       np.testing.assert_array_equal(
-          _frames(tmp_path / 'one' / name), _frames(tmp_path / 'two' / name)
+          read_mp4(tmp_path / 'one' / name), read_mp4(tmp_path / 'two' / name)
       )
 
   # resume: a lost file and a half-written one left behind by a kill
@@ -98,11 +75,11 @@ def test_parts_batches_and_resume_give_the_same_files(run, tmp_path):
   summary = _sample(run, parts, tmp_path / 'two', batch=2)
   assert summary == batch_sampling.Summary(written=1, skipped=5, share=6)
   np.testing.assert_array_equal(
-      _frames(tmp_path / 'one' / '00002-0.mp4'), _frames(tmp_path / 'two' / '00002-0.mp4')
+      read_mp4(tmp_path / 'one' / '00002-0.mp4'), read_mp4(tmp_path / 'two' / '00002-0.mp4')
   )
 
 
-def test_geneval_and_vbench_i2v_layouts(run, tmp_path):
+def test_geneval_and_vbench_i2v_layouts(run, tmp_path, read_mp4):
   meta = tmp_path / 'meta.jsonl'
   meta.write_text(json.dumps({'prompt': 'a red circle', 'tag': 'single_object'}) + '\n')
   geneval = prompt_sets.read('geneval', meta, tmp_path / 'g', prompt_field='prompt')
@@ -130,7 +107,7 @@ def test_geneval_and_vbench_i2v_layouts(run, tmp_path):
   )
   _sample(run, i2v, tmp_path / 'v', batch=2)
   for k in range(2):
-    video = _frames(tmp_path / 'v' / f'half white-{k}.mp4')
+    video = read_mp4(tmp_path / 'v' / f'half white-{k}.mp4')
     assert video.shape == (2, 16, 16, 3)
     # the given frame (decoded) keeps the image's left/right halves
     assert video[0, :, :6].mean() > video[0, :, 10:].mean() + 60

@@ -3,7 +3,6 @@
 layouts, I2V keeps its frame, params-only restore, one-line errors for bad input."""
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -19,25 +18,11 @@ from lumos_jax import checkpoint, inference, layout, run_dir, sampling
 from lumos_jax import testing as driver_testing
 from lumos_jax.data import synthetic
 from lumos_jax.errors import UserError
-from lumos_jax.train import loop
 
 
-@pytest.fixture(scope='module')
-def workdir(tmp_path_factory):
-  root = tmp_path_factory.mktemp('inference')
-  config = driver_testing.load_config(
-      'tiny',
-      **{
-          'data.dir': str(root / 'data'),
-          'train.num_steps': 2,
-          'train.eval_every': 0,
-          'checkpoint.every_steps': 2,
-          'train.progress_bar': False,
-      },
-  )
-  loop.run(config, root / 'run')
-  shutil.rmtree(root / 'data')  # a run directory is self-contained
-  return root / 'run'
+@pytest.fixture
+def workdir(trained_run):
+  return trained_run
 
 
 def test_run_directory_holds_its_assets(workdir):

@@ -12,8 +12,8 @@ from lumos_jax.errors import UserError
 
 
 @pytest.fixture(scope='module')
-def svc(app_run, tmp_path_factory):
-  return service_lib.Service(app_run, tmp_path_factory.mktemp('service_out'))
+def svc(trained_run, tmp_path_factory):
+  return service_lib.Service(trained_run, tmp_path_factory.mktemp('service_out'))
 
 
 def _settings(**overrides) -> service_lib.Settings:
@@ -32,13 +32,13 @@ def _settings(**overrides) -> service_lib.Settings:
   return service_lib.Settings(**{**base, **overrides})
 
 
-def test_offer_follows_the_run(svc, app_run):
+def test_offer_follows_the_run(svc, trained_run):
   o = svc.offer
   # configs/tiny.py: 32x32 clips of 1 s at 4 fps, patch tokenizer (one RGB frame per latent).
   assert o.resolutions == ('32x32',) and o.default_resolution == '32x32'
   assert (o.max_frames, o.fps, o.temporal_compression) == (4, (4,), 1)
   assert (o.steps, o.cfg_scale, o.image_cfg_scale) == (4, 3.0, 3.0)
-  captions = [r.caption for r in run_dir.heldout(app_run)]
+  captions = [r.caption for r in run_dir.heldout(trained_run)]
   assert o.examples == tuple(dict.fromkeys(captions))[: service_lib.MAX_EXAMPLES]
   assert len(o.examples) == service_lib.MAX_EXAMPLES
 
