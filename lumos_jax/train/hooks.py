@@ -22,6 +22,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from lumos_jax import checkpoint as checkpoint_lib
+from lumos_jax import flops as flops_lib
 from lumos_jax.train import metrics as metrics_lib
 
 
@@ -112,18 +113,37 @@ class _Window:
 class LogMetrics(Hook):
   """Every `every` steps (and at the last step, after a skipped update, or with eval results):
   the window's averages, learning rate and throughput to metrics.jsonl, TensorBoard and the
-  console. The first step of a run includes compilation and is not timed."""
+  console. The first step of a run includes compilation and is not timed.
+
+  Throughput is real tokens per second and, when `peak_flops` (FLOP/s of all devices together)
+  is known, MFU: the window's model FLOPs (`model_flops` of its tokens, loss targets and
+  attended pairs, see lumos_jax/flops.py) / (seconds x peak_flops).
+  """
 
   def __init__(
-      self, writer: metrics_lib.MetricsWriter, every: int, num_steps: int, max_frames: int
+      self,
+      writer: metrics_lib.MetricsWriter,
+      every: int,
+      num_steps: int,
+      max_frames: int,
+      model_flops: flops_lib.ModelFlops | None = None,
+      peak_flops: float | None = None,
   ):
     self.writer, self.every, self.num_steps, self.max_frames = writer, every, num_steps, max_frames
+    self.model_flops, self.peak_flops = model_flops, peak_flops
     self.last_record: dict | None = None
     self._reset(None)
 
   def _reset(self, start: float | None) -> None:
     self.window = _Window(self.max_frames)
-    self.tokens, self.steps, self.start = 0.0, 0, start
+    self.tokens = self.targets = self.pairs = 0.0
+    self.steps, self.start = 0, start
+
+  def _mfu(self, elapsed: float) -> float | None:
+    if not (self.model_flops and self.peak_flops and self.steps and elapsed > 0):
+      return None
+    flops = self.model_flops(self.tokens, self.targets, self.pairs)
+    return flops / (elapsed * self.peak_flops)
 
   def after_step(self, step, state, metrics):
     self.writer.advance()
@@ -132,6 +152,8 @@ class LogMetrics(Hook):
       self.start = now
     else:
       self.tokens += float(metrics['tokens'])
+      self.targets += float(metrics['num_targets'])
+      self.pairs += float(metrics['attended_pairs'])
       self.steps += 1
     self.window.add(metrics)
     evaluated = 'eval_loss' in metrics
@@ -143,6 +165,7 @@ class LogMetrics(Hook):
         **self.window.means(metrics),
         'lr': metrics['lr'],
         'tokens_per_s': self.tokens / elapsed if self.steps and elapsed > 0 else None,
+        'mfu': self._mfu(elapsed),
         'step_time_s': elapsed / self.steps if self.steps else None,
         'skipped': metrics['skipped'],
         'skipped_total': metrics.get('skipped_total', 0),

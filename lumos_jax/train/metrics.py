@@ -103,6 +103,7 @@ def console_line(record: Mapping[str, Any], num_steps: int) -> str:
       fmt('grad_norm', '.3f', 'gnorm'),
       fmt('mask_ratio', '.2f', 'mask'),
       fmt('tokens_per_s', '.3g', 'tok/s'),
+      fmt('mfu', '.1%', 'mfu'),
       fmt('eval_loss', '.4f', 'heldout'),
   ]
   if record.get('skipped_total'):

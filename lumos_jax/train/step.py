@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from lumos_jax import ardf, layout, loss as loss_lib, parallel
+from lumos_jax import ardf, flops, layout, loss as loss_lib, parallel
 from lumos_jax.model import ModelConfig, create_model, prepare_inputs
 from lumos_jax.train.config import ARDFConfig, LossConfig
 from lumos_jax.train.optimizer import learning_rate_schedule, make_optimizer
@@ -63,7 +63,7 @@ class StepSettings:
 
 
 def _loss(settings: StepSettings, params, batch: Batch, key: jax.Array):
-  """(loss, (LossOutput, mask, input segment ids)) of one batch under the AR-DF mask of `key`."""
+  """(loss, (LossOutput, mask, decoder inputs)) of one batch under the AR-DF mask of `key`."""
   s = settings
   labels = batch['labels']
   mask = ardf.training_mask(
@@ -88,7 +88,7 @@ def _loss(settings: StepSettings, params, batch: Batch, key: jax.Array):
       chunk_size=s.loss.chunk_size,
       z_loss_weight=s.loss.z_loss_weight,
   )
-  return out.loss, (out, mask, x.segment_ids)
+  return out.loss, (out, mask, x)
 
 
 def train_step(settings: StepSettings, state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
@@ -99,7 +99,7 @@ def train_step(settings: StepSettings, state: TrainState, batch: Batch) -> tuple
   """
   s = settings
   key = jax.random.fold_in(state.rng, state.step)
-  grads, (out, mask, segment_ids) = jax.grad(functools.partial(_loss, s), has_aux=True)(
+  grads, (out, mask, x) = jax.grad(functools.partial(_loss, s), has_aux=True)(
       state.params, batch, key
   )
   updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
@@ -121,7 +121,8 @@ def train_step(settings: StepSettings, state: TrainState, batch: Batch) -> tuple
       'grad_norm': grad_norm,
       'lr': s.schedule(state.step),
       'mask_ratio': mask.sum() / jnp.maximum(maskable.sum(), 1),
-      'tokens': segment_ids.sum(),
+      'tokens': x.segment_ids.sum(),
+      'attended_pairs': flops.attended_pairs(x.spans, x.segment_ids),  # for MFU
       'skipped': jnp.logical_not(finite).astype(jnp.int32),
   }
   new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
@@ -140,9 +141,7 @@ def eval_step(settings: StepSettings, state: TrainState, batch: Batch) -> dict:
   }
 
 
-def _jit(
-    fn: Callable, mesh: jax.sharding.Mesh | None, state_shardings: Any, *, train: bool
-) -> Callable:
+def _jitted(fn: Callable, mesh: jax.sharding.Mesh | None, state_shardings: Any, *, train: bool):
   """`fn(state, batch)` under jit: the one place that decides shardings and donation.
 
   Train steps donate the state (updated in place) and return it with its shardings; eval steps
@@ -152,18 +151,37 @@ def _jit(
   if mesh is None:
     return jax.jit(fn, donate_argnums=donate)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  jitted = jax.jit(
+  return jax.jit(
       fn,
       in_shardings=(state_shardings, parallel.batch_sharding(mesh)),
       out_shardings=(state_shardings, replicated) if train else replicated,
       donate_argnums=donate,
   )
 
+
+def _jit(
+    fn: Callable, mesh: jax.sharding.Mesh | None, state_shardings: Any, *, train: bool
+) -> Callable:
+  """`_jitted(...)`, called inside the mesh context (activation constraints need it)."""
+  jitted = _jitted(fn, mesh, state_shardings, train=train)
+  if mesh is None:
+    return jitted
+
   def run(state, batch):
     with jax.set_mesh(mesh):
       return jitted(state, batch)
 
   return run
+
+
+def lower_train_step(
+    settings: StepSettings, mesh: jax.sharding.Mesh, state_shardings: Any, state: Any, batch: Any
+) -> jax.stages.Lowered:
+  """The train step as `compile_train_step` jits it, lowered for `state` and `batch`, which may be
+  abstract (jax.ShapeDtypeStruct): ahead-of-time memory and cost analysis (lumos_jax.plan)."""
+  jitted = _jitted(functools.partial(train_step, settings), mesh, state_shardings, train=True)
+  with jax.set_mesh(mesh):
+    return jitted.lower(state, batch)
 
 
 def compile_train_step(

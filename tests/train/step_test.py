@@ -88,6 +88,9 @@ def test_metrics():
   assert 0.7 <= float(m['mask_ratio']) <= 1.0
   lengths = [np.flatnonzero(row).max() + 1 for row in batch['tokens']]  # BOS counts, padding not
   assert int(m['tokens']) == sum(lengths)
+  # Each row: BOS, 5 text, SEP, 3 header tokens (causal: 1 + ... + 10 keys), 3 frames of 24
+  # tokens seeing up to their frame's end (keys 0..33, 0..57, 0..81), video end and SEP.
+  assert float(m['attended_pairs']) == 4 * (55 + 24 * (34 + 58 + 82) + 83 + 84)
   assert np.isfinite(float(m['grad_norm'])) and float(m['grad_norm']) > 0
   # every frame-loss target is a masked visual code
   assert int(m['num_targets']) == int(np.asarray(m['frame_counts']).sum())
