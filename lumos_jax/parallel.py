@@ -41,7 +41,7 @@ DEFAULT_RULES: LogicalRules = (
     # weights
     ('layers', None),
     ('vocab', 'tensor'),
-    ('embed', 'fsdp'),
+    ('embed', ('fsdp', CONTEXT_AXIS)),  # FSDP; with context parallelism over both axes
     ('heads', 'tensor'),
     ('kv_heads', 'tensor'),
     ('mlp', 'tensor'),

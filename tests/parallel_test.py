@@ -8,6 +8,7 @@ facts as JSON; the expected parameter shardings are written out here by hand fro
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -68,7 +69,7 @@ MESH_811 = AbstractMesh((8, 1, 1), ('data', 'fsdp', 'tensor'))
 
 
 def test_default_rules_for_weights():
-  spec = parallel.logical_to_spec
+  spec = functools.partial(parallel.logical_to_spec, mesh=MESH_222)
   assert spec(('layers', 'embed', 'heads', 'head_dim')) == P(None, 'fsdp', 'tensor', None)
   assert spec(('layers', 'embed', 'kv_heads', 'head_dim')) == P(None, 'fsdp', 'tensor', None)
   assert spec(('layers', 'heads', 'head_dim', 'embed')) == P(None, 'tensor', None, 'fsdp')
@@ -80,12 +81,24 @@ def test_default_rules_for_weights():
 
 
 def test_default_rules_for_activations_and_cache():
-  spec = parallel.logical_to_spec
+  spec = functools.partial(parallel.logical_to_spec, mesh=MESH_222)
   assert spec(('act_batch', 'act_length', 'act_embed')) == P(('data', 'fsdp'), None, None)
   assert spec(('act_batch', 'act_length', 'act_vocab')) == P(('data', 'fsdp'), None, 'tensor')
   assert spec(('cache_batch', 'cache_length', 'cache_kv_heads', 'head_dim')) == P(
       ('data', 'fsdp'), None, 'tensor', None
   )
+
+
+def test_context_parallel_rules():
+  """With a 'context' axis: activations split their length over it, FSDP-split weights use it
+  too; without one (the meshes above) both rules fall back to the axes the mesh has."""
+  mesh = AbstractMesh((1, 2, 2, 2), ('data', 'fsdp', 'context', 'tensor'))
+  spec = functools.partial(parallel.logical_to_spec, mesh=mesh)
+  assert spec(('act_batch', 'act_length', 'act_embed')) == P(('data', 'fsdp'), 'context', None)
+  assert spec(('layers', 'embed', 'heads', 'head_dim')) == P(
+      None, ('fsdp', 'context'), 'tensor', None
+  )
+  assert spec(('act_batch', 'act_length'), mesh=MESH_222) == P(('data', 'fsdp'), None)
 
 
 def test_mesh_axis_used_at_most_once():
@@ -117,8 +130,9 @@ def test_non_divisible_dims_are_replicated():
   assert spec(batch_axes, (4, 35, 840), MESH_811) == P(None, None, 'tensor')
   assert spec(batch_axes, (8, 35, 840), MESH_811) == P(('data', 'fsdp'), None, 'tensor')
   assert spec(batch_axes, (6, 35, 840), MESH_222) == P(None, None, 'tensor')
-  # Without both shape and mesh there is no divisibility check.
-  assert spec(k_axes, (2, 64, 2, 32)) == P(None, 'fsdp', 'tensor', None)
+  # Without both shape and mesh there is no divisibility check (and without a mesh, every axis
+  # a rule names is kept, 'context' included).
+  assert spec(k_axes, (2, 64, 2, 32)) == P(None, ('fsdp', 'context'), 'tensor', None)
   assert spec(k_axes, mesh=MESH_124) == P(None, 'fsdp', 'tensor', None)
 
 
@@ -130,7 +144,7 @@ def test_replicated_dim_leaves_its_mesh_axis_free():
 
 
 def test_unknown_and_none_names_are_replicated():
-  spec = parallel.logical_to_spec
+  spec = functools.partial(parallel.logical_to_spec, mesh=MESH_222)
   assert spec(('no_such_axis', 'embed')) == P(None, 'fsdp')
   assert spec((None, 'heads', None)) == P(None, 'tensor', None)
   assert spec(('heads',), rules=(('heads', None),)) == P(None)
@@ -145,7 +159,7 @@ def test_rank_mismatch_is_an_error():
 def test_axis_rules_context_overrides_and_restores():
   with parallel.axis_rules((('embed', 'tensor'),)):
     assert parallel.logical_to_spec(('embed', 'heads')) == P('tensor', None)
-  assert parallel.logical_to_spec(('embed', 'heads')) == P('fsdp', 'tensor')
+  assert parallel.logical_to_spec(('embed', 'heads'), mesh=MESH_222) == P('fsdp', 'tensor')
   with pytest.raises(RuntimeError):
     with parallel.axis_rules(()):
       raise RuntimeError
