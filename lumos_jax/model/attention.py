@@ -78,14 +78,20 @@ def dense_attention(
   """
   b, lq, n, d = q.shape
   lk, kv_heads = k.shape[1], k.shape[2]
-  q = q.reshape(b, lq, kv_heads, n // kv_heads, d)
-  scores = jnp.einsum('bqkgd,bskd->bkgqs', q, k, preferred_element_type=jnp.float32)
-  scores = scores * (d**-0.5)
+  g = n // kv_heads
+  # Head-major [B, K, G * Lq, D] queries and [B, K, Lk, D] keys/values: the score and value
+  # matmuls are plain batched matmuls over (B, K), which XLA:CPU runs with fewer transposes of
+  # the [.., Lq, Lk] scores than a grouped 5-D einsum (1.4x faster forward + backward at
+  # B=8, L=192).
+  qh = q.reshape(b, lq, kv_heads, g, d).transpose(0, 2, 3, 1, 4).reshape(b, kv_heads, g * lq, d)
+  kh, vh = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
+  scores = jnp.einsum('bkqd,bksd->bkqs', qh, kh, preferred_element_type=jnp.float32)
+  scores = scores.reshape(b, kv_heads, g, lq, lk) * (d**-0.5)
   mask = span_mask(q_spans, lk, q_segment_ids, kv_segment_ids)
   scores = jnp.where(mask[:, None, None], scores, _MASK_VALUE)
-  probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-  out = jnp.einsum('bkgqs,bskd->bqkgd', probs, v)
-  return out.reshape(b, lq, n, d)
+  probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kv_heads, g * lq, lk)
+  out = jnp.einsum('bkqs,bksd->bkqd', probs, vh)
+  return out.reshape(b, kv_heads, g, lq, d).transpose(0, 3, 1, 2, 4).reshape(b, lq, n, d)
 
 
 def resolve_impl(impl: str, num_keys: int, backend: str | None = None) -> str:

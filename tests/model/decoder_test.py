@@ -176,6 +176,29 @@ def test_remat_policies_give_the_same_loss_and_grads():
     )
 
 
+def test_unrolled_layers_give_the_same_loss_and_grads_and_cache():
+  """scan_unroll only changes how the layer loop is compiled: 2 layers unrolled (also with remat,
+  and a larger unroll than layers) give the scanned stack's loss, gradients and KV cache."""
+  tokens = _item()[None]
+  inputs = prepare_inputs(tokens, V, CFG)
+  ref_loss, ref_grad = _loss_and_grad(CFG, inputs)
+  for unroll, policy in ((2, 'none'), (2, 'full'), (8, 'none')):
+    config = dataclasses.replace(CFG, scan_unroll=unroll, remat_policy=policy)
+    loss, grad = _loss_and_grad(config, inputs)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), grad, ref_grad
+    )
+  caches = []
+  for config in (CFG, dataclasses.replace(CFG, scan_unroll=2)):
+    cache = init_cache(config, batch=1, size=tokens.shape[1])
+    caches.append(create_model(config, seed=3)(prepare_inputs(tokens, V, config), cache=cache)[1])
+  np.testing.assert_allclose(caches[1].k, caches[0].k, rtol=0, atol=1e-5)
+  np.testing.assert_allclose(caches[1].v, caches[0].v, rtol=0, atol=1e-5)
+  with pytest.raises(ValueError, match='model.scan_unroll'):
+    dataclasses.replace(CFG, scan_unroll=0)
+
+
 def test_bf16_compute_with_fp32_params_is_close():
   tokens = _item()[None]
   fp32 = np.asarray(logits(create_model(CFG, seed=4), tokens, V))
