@@ -12,7 +12,7 @@ import jax
 import pytest
 from flax import nnx
 
-from lumos_jax import checkpoint
+from lumos_jax import checkpoint, run_dir
 from lumos_jax import config as config_lib
 from lumos_jax import testing
 from lumos_jax.errors import ConfigError
@@ -131,3 +131,44 @@ def test_docstring_commands_run(name, tmp_path_factory):
   assert proc.returncode == 0, proc.stderr[-4000:]
   assert 'done at step 2' in proc.stdout
   assert checkpoint.Checkpointer(workdir / 'checkpoints').all_steps() == [2]
+
+
+def test_finetune_recipe(tmp_path):
+  """configs/lumos1_1b_finetune.py: the stage-2 values, the model and vocab of the source run
+  (`init_from=RUN` in its full command), 384p crops; its runlocal command trains 2 steps."""
+  full, local = _commands('lumos1_1b_finetune')
+  source = tmp_path / 'source'  # a run directory whose model is not the recipe's 1B shape
+  small = {'embed_dim': 64, 'num_layers': 2, 'num_heads': 2, 'num_kv_heads': 2, 'head_dim': 32}
+  stage2 = config_lib.load(f'{testing.REPO}/configs/lumos1_1b_stage2_joint.py')
+  stage2.model.update(**small, mlp_dim=96, param_dtype='bfloat16')
+  run_dir.write(source, config_lib.parse(stage2), None)
+  arg = full[4].split('.py', 1)[1].replace('runs/lumos1_1b', str(source))
+  config = _load('lumos1_1b_finetune', arg)
+  assert config.train.init_from == str(source)
+  assert {k: getattr(config.model, k) for k in small} == small and config.model.mlp_dim == 96
+  assert (config.model.dtype, config.model.param_dtype) == ('bfloat16', 'float32')  # recipe's
+  assert config.vocab.size == 129536 and config.data.user.crop_target == 528
+  assert config.optim.learning_rate == config.optim.min_learning_rate == LR['1b_stage2']
+  assert config.data.fps_duration == ((12, 2),) and config.data.image_fraction == 0.5
+  with pytest.raises(ConfigError, match='init_from=/nowhere: /nowhere/config.json not found'):
+    _load('lumos1_1b_finetune', ':init_from=/nowhere')
+  args = [a for a in local[3:] if not a.startswith('--workdir')]
+  proc = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'lumos_jax',
+          *args,
+          f'--workdir={tmp_path / "run"}',
+          '--config.train.num_steps=2',
+          f'--config.data.dir={tmp_path / "data"}',
+          '--config.train.progress_bar=False',
+      ],
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env=testing.subprocess_env(1),
+      cwd=testing.REPO,
+  )
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert 'done at step 2' in proc.stdout

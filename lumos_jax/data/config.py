@@ -39,6 +39,14 @@ class UserConfig:
 
   root: str
   captions: str
+  crop_target: int  # 0, or the official crop list's target size (spec 8.2)
+
+  def __post_init__(self):
+    if self.crop_target and self.crop_target < 32:
+      raise ValueError(
+          f'data.user.crop_target={self.crop_target}: expected 0 (crop to data.size) or a '
+          'target size >= 32 (352: 256p, 528: 384p)'
+      )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +70,7 @@ class DataConfig:
   user: UserConfig
   num_shards: int
   on_bad_item: str
+  commit_every: int
   batch_size: int
   fps_duration: tuple[tuple[int, int], ...]
   masking_modes: tuple[str, ...]
@@ -85,7 +94,7 @@ class DataConfig:
       fail('placement', f'expected one of {list(synthetic.PLACEMENTS)}')
     if self.on_bad_item not in ON_BAD_ITEM:
       fail('on_bad_item', f'expected one of {ON_BAD_ITEM}')
-    for field in ('frames', 'fps', 'max_text_tokens', 'batch_size'):
+    for field in ('frames', 'fps', 'max_text_tokens', 'batch_size', 'commit_every'):
       if getattr(self, field) < 1:
         fail(field, 'must be >= 1')
     for field in (

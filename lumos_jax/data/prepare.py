@@ -15,6 +15,12 @@ A version directory is built under a temporary name and renamed when complete, s
 leaves a half-written version that looks prepared.
 
 Within a split, records are ordered videos first, then images; meta.json gives the two ranges.
+
+Pre-tokenization is data-parallel and resumable (lumos_jax/data/pretokenize.py): process p of P
+(`--process_id/--num_processes`, or an `srun` task, or a TPU worker) encodes every P-th item with
+all its local devices into committed parts under `.<version>.partial/`; a killed process, run
+again, skips the items it committed; the last share to finish merges the parts, in item order,
+into the records, so they do not depend on the number of processes or on restarts.
 """
 
 from __future__ import annotations
@@ -28,22 +34,18 @@ import shutil
 import sys
 import time
 import uuid
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from absl import logging
 
-from lumos_jax.data import records, synthetic, user_source
+from lumos_jax.data import pretokenize, raw_items, records, synthetic, user_source
 from lumos_jax.data.config import DataConfig
 from lumos_jax.errors import UserError
 from lumos_jax.tokenizers import patch_vq, text as text_lib, visual
 from lumos_jax.vocab import Vocab
 
 FORMAT_VERSION = 1  # bump when the record contents or layout change
-SPLITS = ('train', 'heldout')
-# Clips encoded together: the patch VQ de-duplicates patches across a chunk; a Cosmos DV clip
-# holds the network's activations, so it goes one clip at a time.
-_ENCODE_CHUNK = {'patch_vq': 64, 'cosmos': 1}
 
 
 # -----------------------------------------------------------------------------------------------
@@ -89,6 +91,7 @@ def data_spec(data: DataConfig, vocab: Vocab) -> dict:
     if not d.user.root:
       raise UserError("data.source='user' needs data.user.root (a folder of videos/images)")
     spec['user'] = user_source.fingerprint(d.user.root, d.user.captions)
+    spec['crop_target'] = d.user.crop_target
     spec['on_bad_item'] = d.on_bad_item  # skipping changes which items are written
   return spec
 
@@ -114,168 +117,131 @@ def is_prepared(data: DataConfig, vocab: Vocab) -> bool:
 
 
 # -----------------------------------------------------------------------------------------------
-# Sources: raw items per split
+# The visual tokenizer and the encoder of a share
 # -----------------------------------------------------------------------------------------------
 
-
-@dataclasses.dataclass
-class RawItem:
-  id: str
-  caption: str
-  video: np.ndarray  # uint8 [T, H, W, 3]
-  fps: int
-  attributes: str  # JSON
+_TOKENIZER_META = 'tokenizer_meta.json'  # in the partial directory: the fit's summary
+_PATCH_VQ_BATCH = 64  # clips per patch-VQ call: it de-duplicates patches across a call
 
 
-class _Source:
-  """Raw items of a split, in record order (videos, then images), with counts known up front."""
-
-  def __init__(self, data: DataConfig):
-    self.data = d = data
-    self.skipped: list[str] = []
-    if d.source == 'synthetic':
-      self.counts = {
-          'train': (d.num_train, d.num_train_images),
-          'heldout': (d.num_heldout, d.num_heldout_images),
-      }
-    else:
-      found, skipped = user_source.entries(
-          d.user.root, d.user.captions, skip_bad=d.on_bad_item == 'skip'
-      )
-      self.skipped += skipped
-      self.entries = {
-          s: (
-              [e for e in found if e.split == s and not e.is_image],
-              [e for e in found if e.split == s and e.is_image],
-          )
-          for s in SPLITS
-      }
-      self.counts = {s: tuple(len(x) for x in self.entries[s]) for s in SPLITS}
-
-  def items(self, split: str) -> Iterator[RawItem | None]:
-    """Raw items; None for a user item that failed to load and is skipped (on_bad_item='skip')."""
-    d = self.data
-    size, frames, fps = d.size, d.frames, d.fps
-    if d.source == 'synthetic':
-      num_videos, num_images = self.counts[split]
-      for kind, num, t, f in (('video', num_videos, frames, fps), ('image', num_images, 1, 1)):
-        for i in range(num):
-          ex = synthetic.example(
-              i, d.seed, split, frames=t, size=size, fps=f, placement=d.placement
-          )
-          attributes = dict(dataclasses.asdict(ex.attributes), kind=kind)
-          yield RawItem(
-              f'{split}/{kind}/{i:06d}', ex.caption, ex.video, ex.fps, json.dumps(attributes)
-          )
-      return
-    for group in self.entries[split]:
-      for entry in group:
-        try:
-          video, item_fps = user_source.load(entry, frames=frames, fps=fps, size=size)
-        except user_source.SourceError as e:
-          if d.on_bad_item != 'skip':
-            raise
-          self._skip(str(e))
-          yield None
-          continue
-        kind = 'image' if entry.is_image else 'video'
-        yield RawItem(
-            entry.relpath,
-            entry.caption,
-            video,
-            item_fps,
-            json.dumps({'kind': kind, 'path': entry.relpath}),
-        )
-
-  def _skip(self, reason: str):
-    self.skipped.append(reason)
-    logging.warning('prepare: skipping bad item (%d so far): %s', len(self.skipped), reason)
+def _atomic_write(path: pathlib.Path, write: Callable[[pathlib.Path], None]) -> None:
+  tmp = path.with_name(f'.{path.name}.tmp-{uuid.uuid4().hex[:8]}')
+  write(tmp)
+  os.replace(tmp, path)
 
 
-def _fit_videos(source: _Source, count: int) -> list[np.ndarray]:
-  """The first `count` train clips (videos first) for fitting the visual tokenizer."""
-  out = []
-  for item in source.items('train'):
-    if len(out) >= count:
-      break
-    if item is not None:
-      out.append(item.video)
-  return out
+def _tokenizer(data: DataConfig, vocab: Vocab, source: raw_items.Source, partial: pathlib.Path):
+  """(tokenizer, meta): Cosmos from its files; the patch VQ fitted once per version and kept in
+  the partial directory, so every share and every restart encodes with the same codebook."""
+  tk = data.tokenizer
+  if tk.kind == 'cosmos':
+    vq = visual.load_cosmos(visual.cosmos_dir(tk), tk.dtype)
+    meta = {'kind': 'cosmos', 'path': str(pathlib.Path(tk.path).resolve())}
+  elif (partial / _TOKENIZER_META).is_file():
+    vq = patch_vq.PatchVQ.load(partial / visual.PATCH_VQ_FILE)
+    meta = json.loads((partial / _TOKENIZER_META).read_text())
+  else:
+    fit = source.fit_videos(tk.fit_items)
+    if not fit:
+      raise ValueError('no train items to fit the visual tokenizer on')
+    vq = patch_vq.PatchVQ.fit(
+        fit,
+        codebook_size=vocab.codebook_size,
+        patch_size=tk.patch_size,
+        iters=tk.iters,
+        seed=data.seed,
+    )
+    meta = {
+        'kind': 'patch_vq',
+        'psnr_db': round(float(vq.psnr(fit[:32])), 2),
+        'patch_size': vq.patch_size,
+    }
+    _atomic_write(partial / visual.PATCH_VQ_FILE, vq.save)
+    _atomic_write(partial / _TOKENIZER_META, lambda p: p.write_text(json.dumps(meta)))
+  try:
+    patch_vq.check_vocab(vq, vocab)
+  except ValueError as e:
+    raise UserError(f'data.tokenizer (kind={tk.kind!r}) and config.vocab do not fit: {e}') from e
+  return vq, meta
 
 
-# -----------------------------------------------------------------------------------------------
-# prepare
-# -----------------------------------------------------------------------------------------------
+def _cosmos_encode(vq) -> tuple[Callable[[list[np.ndarray]], np.ndarray], int]:
+  """(encode, batch size): one clip per local device, data-parallel over a mesh of this
+  process's devices; batches are padded to the full size, so each clip shape compiles once."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from lumos_jax import parallel  # pylint: disable=g-import-not-at-top
+
+  devices = jax.local_devices()
+  # Alone, a process uses all its devices; inside a multi-process jax run (training preparing
+  # its data) a computation over one process's devices is not SPMD over the job: use one.
+  mesh = None
+  if len(devices) > 1 and jax.process_count() == 1:
+    mesh = parallel.make_mesh((len(devices), 1, 1), devices)
+  batch = len(devices) if mesh is not None else 1
+
+  def encode(clips: list[np.ndarray]) -> np.ndarray:
+    x = np.stack(clips + [np.zeros_like(clips[0])] * (batch - len(clips)))
+    return vq.encode(x, mesh)[: len(clips)]
+
+  return encode, batch
 
 
-def _tokenized(
-    source: _Source,
-    split: str,
-    vq: patch_vq.VisualTokenizer,
-    text_tokenizer,
-    checks: records.Checks,
-    on_bad: Callable[[str], None],
-    progress,
-    chunk_size: int,
-) -> Iterator[dict]:
-  """Record dicts of a split, encoding up to `chunk_size` clips of equal shape together."""
+def _encoder(data: DataConfig, vocab: Vocab, source: raw_items.Source, vq) -> pretokenize.Encoder:
+  text_tokenizer = text_lib.for_vocab(vocab, data.text_tokenizer or None)
+  checks = records.Checks.for_vocab(vocab, data.max_text_tokens)
+  features = records.features()
 
-  def flush(chunk: list[RawItem]) -> Iterator[dict]:
-    shapes = {c.video.shape for c in chunk}
-    if len(shapes) == 1:
-      codes = vq.encode(np.stack([c.video for c in chunk]))
-    else:
-      codes = [vq.encode(c.video) for c in chunk]
-    for item, c in zip(chunk, codes):
-      progress.update(1)
-      try:
-        text_ids = np.asarray(text_tokenizer.encode(item.caption), np.int32)
-        grid = np.asarray(c.shape, np.int32)
-        records.check_item(text_ids, c, grid, item.fps, checks)
-      except (ValueError, TypeError) as e:
-        on_bad(f'{split} item {item.id}: {e}')
-        continue
-      yield {
-          'id': item.id,
-          'caption': item.caption,
-          'text_ids': text_ids,
-          'codes': c.reshape(-1).astype(np.int32),
-          'grid': grid,
-          'fps': np.int32(item.fps),
-          'attributes': item.attributes,
-      }
+  def to_record(item: raw_items.RawItem, codes: np.ndarray) -> bytes:
+    text_ids = np.asarray(text_tokenizer.encode(item.caption), np.int32)
+    grid = np.asarray(codes.shape, np.int32)
+    records.check_item(text_ids, codes, grid, item.fps, checks)
+    return features.serialize_example(
+        {
+            'id': item.id,
+            'caption': item.caption,
+            'text_ids': text_ids,
+            'codes': codes.reshape(-1).astype(np.int32),
+            'grid': grid,
+            'fps': np.int32(item.fps),
+            'attributes': item.attributes,
+        }
+    )
 
-  chunk: list[RawItem] = []
-  for item in source.items(split):
-    if item is None:
-      progress.update(1)
-      continue
-    if chunk and (len(chunk) >= chunk_size or item.video.shape != chunk[0].video.shape):
-      yield from flush(chunk)
-      chunk = []
-    chunk.append(item)
-  if chunk:
-    yield from flush(chunk)
+  if data.tokenizer.kind == 'cosmos':
+    encode, batch = _cosmos_encode(vq)
+  else:
+    encode, batch = (lambda clips: vq.encode(np.stack(clips))), _PATCH_VQ_BATCH
+  return pretokenize.Encoder(
+      load=source.load,
+      encode=encode,
+      batch_size=batch,
+      to_record=to_record,
+      skip_bad=data.on_bad_item == 'skip',
+      on_skip=lambda reason: logging.warning('prepare: skipping bad item: %s', reason),
+  )
 
 
 class _Progress:
-  """A tqdm bar when tqdm is importable, else periodic log lines."""
+  """A tqdm bar (items/s) when tqdm is importable, else periodic log lines with the rate."""
 
-  def __init__(self, total: int, desc: str):
+  def __init__(self, total: int, done: int, desc: str):
     try:
       from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
 
-      self._bar = tqdm(total=total, desc=desc, unit='item', file=sys.stderr)
+      self._bar = tqdm(total=total, initial=done, desc=desc, unit='item', file=sys.stderr)
     except ImportError:
       self._bar = None
-    self.total, self.desc, self.n, self._last = total, desc, 0, time.time()
+    self.total, self.desc, self.n, self._start = total, desc, done, time.time()
+    self._first, self._last = done, self._start
 
   def update(self, n: int):
     self.n += n
     if self._bar is not None:
       self._bar.update(n)
     elif time.time() - self._last > 10:
-      logging.info('%s: %d/%d', self.desc, self.n, self.total)
+      rate = (self.n - self._first) / (time.time() - self._start)
+      logging.info('%s: %d/%d (%.2f items/s)', self.desc, self.n, self.total, rate)
       self._last = time.time()
 
   def close(self):
@@ -283,25 +249,167 @@ class _Progress:
       self._bar.close()
 
 
-def prepare(data: DataConfig, vocab: Vocab, *, force: bool = False) -> pathlib.Path:
-  """Prepares the data set of `data` for `vocab` and returns its version directory.
+# -----------------------------------------------------------------------------------------------
+# prepare
+# -----------------------------------------------------------------------------------------------
 
-  Idempotent: if the version directory of these settings exists, logs that and returns it
-  (unless `force`, which rebuilds it).
-  """
-  d = data
+
+def partial_dir(data: DataConfig, vocab: Vocab) -> pathlib.Path:
+  """Where the shares of a version being prepared commit their parts (pretokenize.py)."""
   out = version_dir(data, vocab)
-  if (out / 'meta.json').is_file() and not force:
+  return out.parent / f'.{out.name}.partial'
+
+
+def prepare(
+    data: DataConfig,
+    vocab: Vocab,
+    *,
+    force: bool = False,
+    share: pretokenize.Share | None = None,
+) -> pathlib.Path:
+  """Prepares the data set of `data` for `vocab` (this process's `share` of it); returns the
+  version directory, which holds the records once every share is done.
+
+  Idempotent and resumable: a prepared version is returned as is (unless `force`, which rebuilds
+  it; one process only); items committed by an earlier, killed run are not encoded again. The
+  process that finds every item done (the last share to finish) merges the parts into the
+  records, so with several processes the others return before the records exist (`is_prepared`).
+  """
+  share = share or pretokenize.Share()
+  out = version_dir(data, vocab)
+  partial = partial_dir(data, vocab)
+  if force:
+    if share.count > 1:
+      raise UserError(f'--force rebuilds {out} from one process; got {share.count} processes')
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(partial, ignore_errors=True)
+  if (out / 'meta.json').is_file():
     logging.info('data already prepared in %s (version of this config)', out)
     return out
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = out.parent / f'.{out.name}.tmp-{uuid.uuid4().hex[:8]}'
   start = time.time()
-  logging.info('preparing %s data into %s', d.source, out)
+  source = raw_items.Source(data)
+  if not any(p.split == 'train' for p in source.plan):
+    raise ValueError('the train split is empty')
+  partial.mkdir(parents=True, exist_ok=True)
+  parts = pretokenize.Parts(partial)
+  vq, tokenizer_meta = _tokenizer(data, vocab, source, partial)
+  done = parts.committed()
+  mine = [p for p in source.plan if share.owns(p.n)]
+  todo = [p for p in mine if p.n not in done]
+  logging.info(
+      'preparing %s data into %s: share %s, %d items (%d done before)',
+      data.source,
+      out,
+      share,
+      len(mine),
+      len(mine) - len(todo),
+  )
+  progress = _Progress(len(mine), len(mine) - len(todo), f'pre-tokenizing share {share}')
   try:
-    _build(data, vocab, tmp, out.name)
-    if out.exists() and (force or not (out / 'meta.json').is_file()):
-      shutil.rmtree(out)
+    pretokenize.encode_share(
+        parts,
+        share,
+        todo,
+        _encoder(data, vocab, source, vq),
+        commit_every=data.commit_every,
+        threads=data.read_threads,
+        progress=progress.update,
+    )
+  finally:
+    progress.close()
+  rate = len(todo) / max(time.time() - start, 1e-9)
+  logging.info(
+      'share %s: %d items encoded in %.1fs (%.2f items/s)',
+      share,
+      len(todo),
+      time.time() - start,
+      rate,
+  )
+  done = parts.committed()
+  missing = sum(p.n not in done for p in source.plan)
+  if missing:
+    logging.info(
+        'share %s done; %d items of other shares to go: the last share to finish writes the '
+        'records',
+        share,
+        missing,
+    )
+    return out
+  _merge(data, vocab, source, parts, done, tokenizer_meta, out)
+  logging.info('prepared %s in %.1fs', out, time.time() - start)
+  return out
+
+
+def _merge(
+    data: DataConfig,
+    vocab: Vocab,
+    source: raw_items.Source,
+    parts: pretokenize.Parts,
+    done: dict[int, pretokenize.Done],
+    tokenizer_meta: dict,
+    out: pathlib.Path,
+) -> None:
+  """Writes every committed item, in item order, as the TFDS records of `out` (atomically), with
+  meta.json; then removes the partial directory."""
+  partial = parts.dir.parent
+  tmp = out.parent / f'.{out.name}.tmp-{uuid.uuid4().hex[:8]}'
+  features = records.features()
+  kinds: dict[str, dict[str, int]] = {}
+  skipped = list(source.skipped) + [done[p.n].skipped for p in source.plan if done[p.n].skipped]
+
+  def split_examples(split: str) -> Callable[[], Iterable[dict]]:
+    items = [p for p in source.plan if p.split == split and done[p.n].part is not None]
+
+    def gen():
+      counts = kinds[split] = {'video': 0, 'image': 0}
+      for item, raw in zip(items, parts.read(done[p.n] for p in items)):
+        counts[item.kind] += 1
+        ex = features.deserialize_example_np(raw)
+        yield {k: v.decode() if isinstance(v, bytes) else v for k, v in ex.items()}
+
+    return gen
+
+  splits = [
+      s
+      for s in raw_items.SPLITS
+      if any(p.split == s and done[p.n].part is not None for p in source.plan)
+  ]
+  if 'train' not in splits:
+    raise UserError(f'{data.user.root or data.source}: no train item could be encoded')
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  tmp.mkdir(parents=True)
+  try:
+    tfds.disable_progress_bar()
+    try:
+      records.write(
+          tmp / 'records',
+          {s: split_examples(s) for s in splits},
+          num_shards=data.num_shards or None,
+      )
+    finally:
+      tfds.enable_progress_bar()
+    shutil.rmtree(tmp / 'records' / '.downloads', ignore_errors=True)
+    if tokenizer_meta['kind'] == 'patch_vq':
+      shutil.copyfile(partial / visual.PATCH_VQ_FILE, tmp / visual.PATCH_VQ_FILE)
+    if skipped:
+      logging.warning('prepare: skipped %d bad items in total', len(skipped))
+    meta = {
+        'version': out.name,
+        'spec': data_spec(data, vocab),
+        'splits': {
+            s: {
+                'num_items': kinds[s]['video'] + kinds[s]['image'],
+                'videos': [0, kinds[s]['video']],
+                'images': [kinds[s]['video'], kinds[s]['video'] + kinds[s]['image']],
+            }
+            for s in splits
+        },
+        'skipped': skipped,
+        'tokenizer': {**tokenizer_meta, 'codebook_size': vocab.codebook_size},
+        'codebook_size': vocab.codebook_size,
+    }
+    (tmp / 'meta.json').write_text(json.dumps(meta, indent=1))
     try:
       os.replace(tmp, out)
     except OSError:
@@ -311,110 +419,10 @@ def prepare(data: DataConfig, vocab: Vocab, *, force: bool = False) -> pathlib.P
       shutil.rmtree(tmp)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
+    if (out / 'meta.json').is_file():  # another share merged first and removed the parts
+      return
     raise
-  logging.info('prepared %s in %.1fs', out, time.time() - start)
-  return out
-
-
-def _build(data: DataConfig, vocab: Vocab, tmp: pathlib.Path, out_name: str):
-  d = data
-  source = _Source(data)
-  tmp.mkdir(parents=True)
-
-  tk = d.tokenizer
-  if tk.kind == 'cosmos':
-    vq = visual.load_cosmos(visual.cosmos_dir(tk), tk.dtype)
-    tokenizer_meta = {'kind': 'cosmos', 'path': str(pathlib.Path(tk.path).resolve())}
-  else:
-    num_skipped = len(source.skipped)
-    fit = _fit_videos(source, tk.fit_items)
-    del source.skipped[num_skipped:]  # the tokenizing pass below meets (and counts) them again
-    if not fit:
-      raise ValueError('no train items to fit the visual tokenizer on')
-    vq = patch_vq.PatchVQ.fit(
-        fit,
-        codebook_size=vocab.codebook_size,
-        patch_size=tk.patch_size,
-        iters=tk.iters,
-        seed=d.seed,
-    )
-    vq.save(tmp / visual.PATCH_VQ_FILE)
-    tokenizer_meta = {
-        'kind': 'patch_vq',
-        'psnr_db': round(float(vq.psnr(fit[:32])), 2),
-        'patch_size': vq.patch_size,
-    }
-    del fit
-  try:
-    patch_vq.check_vocab(vq, vocab)
-  except ValueError as e:
-    raise UserError(f'data.tokenizer (kind={tk.kind!r}) and config.vocab do not fit: {e}') from e
-
-  text_tokenizer = text_lib.for_vocab(vocab, d.text_tokenizer or None)
-  checks = records.Checks.for_vocab(vocab, d.max_text_tokens)
-  bad = source.skipped
-
-  def on_bad(reason: str):
-    if d.on_bad_item != 'skip':
-      raise ValueError(reason)
-    source._skip(reason)  # pylint: disable=protected-access
-
-  kinds: dict[str, dict[str, int]] = {}
-
-  def split_examples(split: str) -> Callable[[], Iterable[dict]]:
-    def gen():
-      total = sum(source.counts[split])
-      progress = _Progress(total, f'tokenizing {split}')
-      counts = {'video': 0, 'image': 0}
-      try:
-        for ex in _tokenized(
-            source, split, vq, text_tokenizer, checks, on_bad, progress, _ENCODE_CHUNK[tk.kind]
-        ):
-          kind = json.loads(ex['attributes'])['kind']
-          if kind == 'video' and counts['image']:
-            raise AssertionError('videos must precede images within a split')
-          counts[kind] += 1
-          yield ex
-      finally:
-        progress.close()
-      kinds[split] = counts
-
-    return gen
-
-  splits = [s for s in SPLITS if sum(source.counts[s])]
-  if 'train' not in splits:
-    raise ValueError('the train split is empty')
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
-  tfds.disable_progress_bar()  # ours counts items with a known total
-  try:
-    records.write(
-        tmp / 'records',
-        {s: split_examples(s) for s in splits},
-        num_shards=d.num_shards or None,
-    )
-  finally:
-    tfds.enable_progress_bar()
-  shutil.rmtree(tmp / 'records' / '.downloads', ignore_errors=True)
-  if bad:
-    logging.warning('prepare: skipped %d bad items in total', len(bad))
-
-  meta = {
-      'version': out_name,
-      'spec': data_spec(data, vocab),
-      'splits': {
-          s: {
-              'num_items': kinds[s]['video'] + kinds[s]['image'],
-              'videos': [0, kinds[s]['video']],
-              'images': [kinds[s]['video'], kinds[s]['video'] + kinds[s]['image']],
-          }
-          for s in splits
-      },
-      'skipped': bad,
-      'tokenizer': {**tokenizer_meta, 'codebook_size': vq.codebook_size},
-      'codebook_size': vocab.codebook_size,
-  }
-  (tmp / 'meta.json').write_text(json.dumps(meta, indent=1))
+  shutil.rmtree(partial, ignore_errors=True)
 
 
 # -----------------------------------------------------------------------------------------------

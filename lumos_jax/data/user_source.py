@@ -14,7 +14,8 @@ Videos (mp4, mov, webm, mkv, avi) become clips of exactly `frames` frames at `fp
 official pre-tokenisation does (spec 8.1): step = int(source fps / fps), a window centred in the
 clip, frames at absolute indices that are multiples of the step. Images (png, jpg, jpeg, webp,
 bmp) become one-frame items. Every frame is centre-cropped to the target aspect ratio and resized
-(bicubic) to `size`.
+(bicubic) to `size`, or with `data.user.crop_target` to the official crop size that best fits the
+item's aspect ratio (spec 8.2), so that items keep their ratio (the stored latent grid says which).
 
 Problems raise `SourceError` naming the captions file, the line and what was expected (or, with
 `on_bad_item='skip'` in `prepare`, are counted and logged).
@@ -201,8 +202,44 @@ def frame_indices(total: int, source_fps: float, fps: int, frames: int, where: s
   return idx
 
 
-def load(entry: Entry, *, frames: int, fps: int, size) -> tuple[np.ndarray, int]:
-  """(uint8 [T, H, W, 3], fps) of an entry: a clip of `frames` frames, or one frame at fps 1."""
+def _first_line(error: Exception) -> str:
+  """The reader's message without the ffmpeg banner and log that imageio appends."""
+  return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def official_crop(frames: list[np.ndarray], crop_target: int) -> np.ndarray:
+  """Frames centre-cropped to the official crop size (w, h) that best fits their aspect ratio
+  among `official.crop_sizes(crop_target)` (spec 8.2; 352: 256p, 528: 384p): uint8 [T, h, w, 3].
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  from lumos_jax import official  # pylint: disable=g-import-not-at-top
+
+  def image(frame: np.ndarray) -> Image.Image:
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+      frame = np.clip(frame, 0, 255).astype(np.uint8)
+    return Image.fromarray(frame[..., :3] if frame.ndim == 3 else frame)
+
+  first = image(frames[0])
+  size = official.choose_size(first.width, first.height, official.crop_sizes(crop_target))
+  return np.stack([official.crop_image(image(f), size) for f in frames])
+
+
+def _fit(frames: list[np.ndarray], size, crop_target: int) -> np.ndarray:
+  if crop_target:
+    return official_crop(frames, crop_target)
+  return np.stack([fit_frame(f, size) for f in frames])
+
+
+def load(
+    entry: Entry, *, frames: int, fps: int, size, crop_target: int = 0
+) -> tuple[np.ndarray, int]:
+  """(uint8 [T, H, W, 3], fps) of an entry: a clip of `frames` frames, or one frame at fps 1.
+
+  Frames are centre-cropped to `size` or, with a `crop_target`, to the official crop size that
+  best fits the item's aspect ratio (`official_crop`).
+  """
   import imageio.v2 as iio  # pylint: disable=g-import-not-at-top
 
   where = f'{entry.where} ({entry.relpath})'
@@ -210,10 +247,10 @@ def load(entry: Entry, *, frames: int, fps: int, size) -> tuple[np.ndarray, int]
     try:
       image = iio.imread(entry.path)
     except Exception as e:
-      raise SourceError(f'{where}: cannot read image {entry.path}: {e}') from e
+      raise SourceError(f'{where}: cannot read image {entry.path}: {_first_line(e)}') from e
     if image.ndim not in (2, 3):
       raise SourceError(f'{where}: image {entry.path} has shape {image.shape}, expected [H, W, C]')
-    return fit_frame(image, size)[None], 1
+    return _fit([image], size, crop_target), 1
   try:
     reader = iio.get_reader(entry.path, format='FFMPEG')
     try:
@@ -222,8 +259,8 @@ def load(entry: Entry, *, frames: int, fps: int, size) -> tuple[np.ndarray, int]
     finally:
       reader.close()
   except Exception as e:
-    raise SourceError(f'{where}: cannot decode video {entry.path}: {e}') from e
+    raise SourceError(f'{where}: cannot decode video {entry.path}: {_first_line(e)}') from e
   if not clip:
     raise SourceError(f'{where}: video {entry.path} has no frames')
   idx = frame_indices(len(clip), source_fps, fps, frames, where)
-  return np.stack([fit_frame(clip[i], size) for i in idx]), fps
+  return _fit([clip[i] for i in idx], size, crop_target), fps

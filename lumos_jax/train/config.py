@@ -103,6 +103,7 @@ class TrainConfig(_Section):
   max_nonfinite_in_a_row: int = 10
   progress_bar: bool = True
   profile_steps: tuple[int, ...] = ()
+  init_from: str = ''  # a run directory whose latest params start this run (init_from.py)
 
   def __post_init__(self):
     if self.num_steps < 0:

@@ -178,7 +178,7 @@ def test_command_line(tmp_path):
   assert last.startswith('data ready in '), out.stdout
   version = pathlib.Path(last.removeprefix('data ready in '))
   assert version.parent == tmp_path and (version / 'meta.json').is_file()
-  assert 'tokenizing train' in out.stderr  # the progress bar
+  assert 'pre-tokenizing share 0-of-1' in out.stderr and 'item/s' in out.stderr  # progress bar
   assert (
       len(
           records.RecordSource(
