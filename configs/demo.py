@@ -6,7 +6,7 @@ MM-RoPE strides are (1, 8, 8) and one grid unit is one latent row. A frame is 4x
 tokens with its header and new-lines); a training item is 4 frames, at most 167 tokens with a
 64-byte caption, padded to 192.
 
-Sized for `make demo` on a 2-core CPU: about 0.37 s per step, 3000 steps in about 19 minutes. See
+Sized for `make demo` on a 2-core CPU: about 0.2 s per step, 3000 steps in about 10 minutes. See
 README "Demo results" for what it reaches and docs/demo.md for how the size was chosen.
 
   python -m lumos_jax train --config=configs/demo.py --workdir=outputs/demo
@@ -33,6 +33,9 @@ def get_config(arg=None):
   # (docs/demo.md).
   config.data.placement = 'centred'
   config.data.image_fraction = 0.2  # one batch in five is images
+  # The 4 layers as straight-line code rather than a loop: the same numbers, and on CPU no
+  # per-layer slicing and stacking of saved activations (docs/benchmarks.md).
+  config.model.scan_unroll = 4
   config.optim.update(
       learning_rate=2e-3, min_learning_rate=2e-4, warmup_steps=100, decay='cosine', decay_steps=3000
   )

@@ -6,9 +6,12 @@ Commands:
   train     train in WORKDIR, resuming from its latest complete checkpoint (docs/training.md)
   sample    generate a clip for --prompt (optionally from --image) with the model in WORKDIR
   eval      prompt adherence of the model in WORKDIR on the held-out synthetic prompts
+  app       a web app (Gradio) generating with the model in WORKDIR (--host, --port; README)
   convert   a released Lumos-1 checkpoint (HF folder) -> a run directory for sample/eval
   convert-tokenizer  NVIDIA's Cosmos DV4x8x8 files -> a torch-free directory (docs/tokenizers.md)
   bench     benchmarks (own flags, see --help): results in bench/results, docs/benchmarks.md
+  plan      per-device memory and FLOPs of the config's train step and sampler, compiled ahead
+            of time without allocating the model (--devices=N: N simulated CPU devices)
 
 Config leaves are overridden with `--config.train.num_steps=100`, `--config.mesh.shape="(2,2,2)"`;
 the config is locked and parsed into typed sections (lumos_jax/config), so a misspelt key or a
@@ -56,8 +59,12 @@ _DISTRIBUTED = flags.DEFINE_enum(
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'host:port of process 0, for an explicit multi-process run'
 )
-_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'processes in the run (explicit)')
-_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'index of this process (explicit)')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'processes in the run (explicit); prepare: number of shares'
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, 'index of this process (explicit); prepare: its share'
+)
 _LOCAL_DEVICE_IDS = flags.DEFINE_list(
     'local_device_ids',
     None,
@@ -65,9 +72,13 @@ _LOCAL_DEVICE_IDS = flags.DEFINE_list(
 )
 _PROMPT = flags.DEFINE_string('prompt', None, 'sample: the caption')
 _IMAGE = flags.DEFINE_string('image', None, 'sample: first frame (image-to-video), any image file')
-_FRAMES = flags.DEFINE_integer('frames', None, 'sample: latent frames (default: training clips)')
+_FRAMES = flags.DEFINE_integer(
+    'frames', None, 'sample/plan: latent frames (default: training clips)'
+)
 _FPS = flags.DEFINE_integer('fps', None, 'sample: fps in the video header (default: training)')
-_RESOLUTION = flags.DEFINE_string('resolution', None, 'sample: WxH in pixels (default: training)')
+_RESOLUTION = flags.DEFINE_string(
+    'resolution', None, 'sample/plan: WxH in pixels (default: training)'
+)
 _CFG = flags.DEFINE_float('cfg', None, 'sample/eval: guidance scale (default: config.sample)')
 _STEPS = flags.DEFINE_integer('steps', None, 'sample/eval: MaskGIT steps per frame')
 _SEED = flags.DEFINE_integer('seed', None, 'sample/eval: sampling seed')
@@ -77,8 +88,35 @@ _OUT = flags.DEFINE_string(
     'sample: output path (.mp4/.gif/.png written); eval: output folder (default WORKDIR/eval)',
 )
 _NUM_PROMPTS = flags.DEFINE_integer('num_prompts', None, 'eval: held-out prompts to use')
+_PROMPTS = flags.DEFINE_string(
+    'prompts', None, 'sample: a prompt file (see --layout) sampled into the folder --out'
+)
+_LAYOUT = flags.DEFINE_enum(
+    'layout',
+    'lines',
+    ['lines', 'geneval', 'vbench_t2v', 'vbench_i2v'],
+    'sample --prompts: file format and output layout (lumos_jax/evaluation/prompt_sets.py)',
+)
+_SAMPLES_PER_PROMPT = flags.DEFINE_integer(
+    'samples_per_prompt', None, 'sample --prompts: default 1 (lines), 4 (geneval), 5 (vbench)'
+)
+_PROMPT_FIELD = flags.DEFINE_string(
+    'prompt_field', None, 'sample --prompts: caption field of geneval/vbench_i2v records'
+)
+_IMAGE_DIR = flags.DEFINE_string('image_dir', None, 'sample --layout=vbench_i2v: the images')
+_BATCH = flags.DEFINE_integer(
+    'batch', None, 'sample --prompts: samples per forward pass (default: one per local device)'
+)
+_PART = flags.DEFINE_string(
+    'part', '0/1', 'sample --prompts: i/n, make the 0-based part i of n of the samples'
+)
 _ALL_LOGS = flags.DEFINE_bool('all_logs', False, 'also show INFO logs of jax/orbax/grain')
 _DEBUG = flags.DEFINE_bool('debug', False, 'show the traceback of user errors too')
+_DEVICES = flags.DEFINE_integer(
+    'devices', None, "plan: compile for N simulated CPU devices (default: this machine's devices)"
+)
+_HOST = flags.DEFINE_string('host', '127.0.0.1', 'app: address to serve on (0.0.0.0: all)')
+_PORT = flags.DEFINE_integer('port', 7860, 'app: port to serve on')
 
 
 def _parse(config):
@@ -88,11 +126,17 @@ def _parse(config):
 
 
 def _prepare(config) -> int:
-  from lumos_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  from lumos_jax.data import prepare, pretokenize  # pylint: disable=g-import-not-at-top
 
   config = _parse(config)
-  path = prepare.prepare(config.data, config.vocab, force=_FORCE.value)
-  print(f'data ready in {path}')
+  # Each process encodes its share alone (no jax.distributed): --process_id/--num_processes, an
+  # srun task or a TPU worker; the last to finish writes the records (lumos_jax/data/prepare.py).
+  share = pretokenize.share_from_env(_PROCESS_ID.value, _NUM_PROCESSES.value)
+  path = prepare.prepare(config.data, config.vocab, force=_FORCE.value, share=share)
+  if (path / 'meta.json').is_file():
+    print(f'data ready in {path}')
+  else:
+    print(f'share {share} done; the last share to finish writes the records into {path}')
   return 0
 
 
@@ -139,8 +183,10 @@ def _sample(config) -> int:
 
   from lumos_jax import layout  # pylint: disable=g-import-not-at-top
 
-  if not _PROMPT.value:
-    raise app.UsageError('sample needs --prompt="..."')
+  if bool(_PROMPT.value) == bool(_PROMPTS.value):
+    raise app.UsageError('sample needs --prompt="..." or --prompts=FILE (one of them)')
+  if _PROMPTS.value:
+    return _sample_prompts(config)
   inference, run = _load_run(config)
   data = run.config.data
   fps, duration = data.fps_duration[0]
@@ -149,10 +195,7 @@ def _sample(config) -> int:
   else:
     frames = _FRAMES.value
   if _RESOLUTION.value:
-    try:
-      width, height = (int(x) for x in _RESOLUTION.value.lower().split('x'))
-    except ValueError:
-      raise UserError(f'--resolution={_RESOLUTION.value!r}: expected WxH, e.g. 64x64') from None
+    height, width = _resolution()
   elif _IMAGE.value:  # the official crop size that best fits the image (official runs)
     height, width = inference.image_resolution(run, inference.open_image(_IMAGE.value))
   else:
@@ -174,6 +217,107 @@ def _sample(config) -> int:
         steps=_STEPS.value,
     )
   print('\n'.join(str(p) for p in paths))
+  return 0
+
+
+def _sample_prompts(config) -> int:
+  """sample --prompts=FILE: every sample of the file into --out, in --layout."""
+  import tqdm  # pylint: disable=g-import-not-at-top
+
+  from lumos_jax import batch_sampling, official, parallel  # pylint: disable=g-import-not-at-top
+  from lumos_jax import layout  # pylint: disable=g-import-not-at-top
+  from lumos_jax import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+  from lumos_jax.evaluation import prompt_sets  # pylint: disable=g-import-not-at-top
+
+  if not _OUT.value:
+    raise app.UsageError('sample --prompts needs --out=DIR')
+  if _IMAGE.value:
+    raise app.UsageError('--image is for one --prompt; I2V prompt files use --layout=vbench_i2v')
+  part = batch_sampling.parse_part(_PART.value)
+  ids = _LOCAL_DEVICE_IDS.value
+  parallel.initialize_distributed(
+      _DISTRIBUTED.value,
+      _COORDINATOR.value,
+      _NUM_PROCESSES.value,
+      _PROCESS_ID.value,
+      None if ids is None else [int(i) for i in ids],
+  )
+  inference, run = _load_run(config)
+  data = run.config.data
+  fps, duration = data.fps_duration[0]
+  image_only = _LAYOUT.value in prompt_sets.IMAGE_ONLY
+  if image_only:
+    if _FRAMES.value not in (None, 1):
+      raise UserError(f'--layout={_LAYOUT.value} makes images: --frames must be 1')
+    frames = 1
+  elif _FRAMES.value is None:  # the first training choice, in latent frames
+    frames = layout.latent_frames(fps * duration, run.vocab.rope_strides[0])
+  else:
+    frames = _FRAMES.value
+  prompt_set = prompt_sets.read(
+      _LAYOUT.value,
+      _PROMPTS.value,
+      _OUT.value,
+      samples_per_prompt=_SAMPLES_PER_PROMPT.value,
+      prompt_field=_PROMPT_FIELD.value,
+      image_dir=_IMAGE_DIR.value,
+      video=frames > 1,
+      seed=_SEED.value or 0,
+  )
+  size = _resolution()
+  if size is None and image_only and run.vocab == vocab_lib.lumos1():
+    size = official.T2I_SIZE[::-1]  # the official GenEval images (spec 7.1)
+  size = size or data.height_width
+
+  def resolution(job: prompt_sets.Job) -> tuple[int, int]:
+    if job.image is None or _RESOLUTION.value:
+      return size
+    return inference.image_resolution(run, inference.open_image(str(job.image)))
+
+  mesh = batch_sampling.local_mesh()
+  devices = 1 if mesh is None else mesh.size
+  with tqdm.tqdm(desc=f'samples (part {_PART.value})', unit='sample') as bar:
+    summary = batch_sampling.sample_prompt_set(
+        run,
+        prompt_set,
+        _OUT.value,
+        frames=frames,
+        fps=_FPS.value or fps,
+        resolution=resolution,
+        batch=_BATCH.value or devices,
+        part=part,
+        mesh=mesh,
+        progress=bar.update,
+        cfg_scale=_CFG.value,
+        steps=_STEPS.value,
+    )
+  print(
+      f'{summary.written} samples written, {summary.skipped} already there, of this '
+      f"process's {summary.share} (part {_PART.value}, {len(prompt_set.jobs)} in the file) "
+      f'in {_OUT.value}'
+  )
+  return 0
+
+
+def _resolution() -> tuple[int, int] | None:
+  """(height, width) of --resolution=WxH, or None when not given."""
+  if not _RESOLUTION.value:
+    return None
+  try:
+    width, height = (int(x) for x in _RESOLUTION.value.lower().split('x'))
+  except ValueError:
+    raise UserError(f'--resolution={_RESOLUTION.value!r}: expected WxH, e.g. 64x64') from None
+  return height, width
+
+
+def _plan(config) -> int:
+  from lumos_jax import plan  # pylint: disable=g-import-not-at-top
+
+  if _DEVICES.value is not None:
+    plan.use_cpu_devices(_DEVICES.value)  # before anything starts a jax backend
+  config = _parse(config)
+  result = plan.make_plan(config, frames=_FRAMES.value, resolution=_resolution())
+  print(plan.format_plan(result, config.model))
   return 0
 
 
@@ -207,9 +351,27 @@ def _eval(config) -> int:
   return 0
 
 
-COMMANDS = {'prepare': _prepare, 'train': _train, 'sample': _sample, 'eval': _eval}
+def _app(config) -> int:
+  if not _WORKDIR.value:
+    raise app.UsageError('app needs --workdir=DIR (a training or converted run directory)')
+  if config is not None:
+    raise app.UsageError("app uses the run's own config (WORKDIR/config.json); drop --config")
+  from lumos_jax.app import ui  # pylint: disable=g-import-not-at-top
+
+  ui.launch(_WORKDIR.value, host=_HOST.value, port=_PORT.value)
+  return 0
+
+
+COMMANDS = {
+    'prepare': _prepare,
+    'train': _train,
+    'sample': _sample,
+    'eval': _eval,
+    'app': _app,
+    'plan': _plan,
+}
 # Commands that take no --config: they read everything from the run directory.
-_RUN_COMMANDS = ('sample', 'eval')
+_RUN_COMMANDS = ('sample', 'eval', 'app')
 
 
 class _ConciseLogs(py_logging.Filter):

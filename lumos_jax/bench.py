@@ -1,8 +1,8 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
 """Benchmarks: attention kernels, train step, sampling latency, data pipeline.
 
-  python -m lumos_jax.bench [--quick]
-      [--sections=attention,train,sampling,data,tokenizer,sampling_memory]
+  python -m lumos_jax.bench [--quick] [--gpu]
+      [--sections=attention,train,sampling,data,tokenizer,sampling_memory,pytorch]
                             [--out=bench/results/latest.json] [--doc=docs/benchmarks.md]
 
 Writes a JSON list of records, each {name, metric, value, unit, machine, date, [seq_len], ...}
@@ -17,11 +17,14 @@ the markers of `docs/benchmarks.md` (the prose around them is kept). What is mea
              1B-shaped model (configs/common.py '1b' layers at depth 2, demo vocabulary; on
              accelerators also 7 latent frames at 384p with the official codebook): median
              step time and real (non-padding) tokens per second, compile time, model FLOP/s
-             (`model_flops_per_token`) and, on chips with a known peak (`PEAK_FLOPS`), MFU.
+             (`lumos_jax.flops`: attention counted over the pairs the frame-causal spans allow)
+             and, on chips with a known peak (`flops.PEAK_FLOPS`), MFU.
   sampling   `sampling.Sampler.generate` (randomly initialised model, KV cache, guidance on):
              wall time per video and per frame, after one warm-up call that compiles.
              Train and sampling run with each attention_impl of the backend (CPU: dense and
              blockwise), recorded as the records' `attention_impl`.
+  pytorch    the train step beside transformers' Chameleon of the same shape on the same batch,
+             alternating in one process (CPU only; `bench_torch.py`): both times and the ratio.
   data       `data.pipeline.benchmark`: training batches per second from the grain pipeline
              (synthetic data prepared once in a temporary folder), in items per second.
 """
@@ -49,8 +52,10 @@ import jax.numpy as jnp
 import ml_collections as mlc
 import numpy as np
 
+from lumos_jax import bench_torch
 from lumos_jax import config as config_lib
-from lumos_jax import layout, sampling
+from lumos_jax import flops, layout, sampling
+from lumos_jax import plan as plan_lib
 from lumos_jax import vocab as vocab_lib
 from lumos_jax.model import attention, create_model
 from lumos_jax.model import config as model_config_lib
@@ -58,48 +63,11 @@ from lumos_jax.model import config as model_config_lib
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / 'bench' / 'results' / 'latest.json'
 DEFAULT_DOC = REPO / 'docs' / 'benchmarks.md'
-SECTIONS = ('attention', 'train', 'sampling', 'data', 'tokenizer', 'sampling_memory')
+SECTIONS = ('attention', 'train', 'sampling', 'data', 'tokenizer', 'sampling_memory', 'pytorch')
 BEGIN, END = '<!-- bench:begin -->', '<!-- bench:end -->'
 
 # Decoder layer of the official-shaped model (configs/common.py MODELS['1b'], Llama-3.2-1B shape).
 OFFICIAL_1B = dict(embed_dim=2048, num_heads=32, num_kv_heads=8, head_dim=64, mlp_dim=8192)
-
-# Dense bfloat16 matmul peak per chip in FLOP/s (vendor figures, without sparsity), by the start
-# of `jax.Device.device_kind` (the first match wins, so more specific names come first). MFU is
-# only reported for a bfloat16 model on one of these.
-PEAK_FLOPS = {
-    'NVIDIA H100 PCIe': 756e12,
-    'NVIDIA H100': 989e12,  # SXM
-    'NVIDIA H200': 989e12,
-    'NVIDIA A100': 312e12,
-    'TPU v4': 275e12,
-    'TPU v5 lite': 197e12,
-    'TPU v5p': 459e12,
-    'TPU v6 lite': 918e12,
-}
-
-
-def model_flops_per_token(
-    mc: model_config_lib.ModelConfig, seq_len: int, visual_codes: int
-) -> float:
-  """Training FLOPs per token (forward + backward) in the PaLM convention.
-
-  6 x the matmul parameters a token passes through (decoder layers, plus the visual columns of the
-  LM head that the loss computes; the embedding lookup is free) + 12 x layers x heads x head_dim x
-  seq_len for the attention scores and values (every key counted, no credit for the mask).
-  Rematerialised recomputation is not counted, so this is model FLOPs, not hardware FLOPs.
-  """
-  e, n, k, d = mc.embed_dim, mc.num_heads, mc.num_kv_heads, mc.head_dim
-  per_layer = e * n * d * 2 + e * k * d * 2 + 3 * e * mc.mlp_dim
-  matmul_params = mc.num_layers * per_layer + e * visual_codes
-  return 6.0 * matmul_params + 12.0 * mc.num_layers * n * d * seq_len
-
-
-def peak_flops(device: jax.Device, dtype: str) -> float | None:
-  """The chip's dense peak for `dtype` from PEAK_FLOPS, or None when unknown (e.g. CPU)."""
-  if dtype != 'bfloat16':
-    return None
-  return next((v for kind, v in PEAK_FLOPS.items() if device.device_kind.startswith(kind)), None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +89,10 @@ class Plan:
   tokenizer_memory: tuple[tuple[str, int, int, int], ...] = ()
   # (model, latent frames, latent rows, latent columns) of generations compiled, not run
   sampling_memory: tuple[tuple[str, int, int, int], ...] = ()
+  # (model, batch, frames) of the PyTorch side-by-side train step (bench_torch.py)
+  pytorch: tuple[tuple[str, int, int], ...] = ()
+  attention_dtype: str = 'float32'
+  sampling_impls: tuple[str, ...] | None = None  # attention_impl of sampling (None: model_impls)
 
 
 def plan(quick: bool, backend: str) -> Plan:
@@ -139,6 +111,7 @@ def plan(quick: bool, backend: str) -> Plan:
         (('small', 5, 48, 64),),
         (('small', 25, 96, 160),),
         (('tiny', 3, 4, 4),),
+        pytorch=(('tiny', 2, 2),),
     )
   impls = {
       'cpu': ('dense', 'blockwise'),
@@ -146,7 +119,14 @@ def plan(quick: bool, backend: str) -> Plan:
       'tpu': ('dense', 'blockwise', 'splash_tpu'),
   }.get(backend, ('dense', 'blockwise'))
   seq_lens = (512, 1024, 2048, 4096) if backend == 'cpu' else (2048, 4096, 8192, 16384, 32768)
-  train = (('tiny', 8, 4), ('demo', 8, 4), ('official_1b_2layers', 1, 2))
+  # lumos1_vocab_small: the official 129,536-id vocabulary on a 4-layer width-256 model, where
+  # the LM head and the loss dominate (issue 19's shape: batch 4, 3 frames of 8x8 latents).
+  train = (
+      ('tiny', 8, 4),
+      ('demo', 8, 4),
+      ('lumos1_vocab_small', 4, 3),
+      ('official_1b_2layers', 1, 2),
+  )
   if backend != 'cpu':  # 12 frames of 16x16 latents, and 7 latent frames at 384p (28.7k tokens)
     train = train[:2] + (('official_1b_2layers', 1, 12), ('official_1b_384p', 1, 7))
   return Plan(
@@ -164,6 +144,48 @@ def plan(quick: bool, backend: str) -> Plan:
       (('dv4x8x8', 9, 256, 448), ('dv4x8x8', 9, 384, 672)),
       (('dv4x8x8', 25, 384, 672),),  # the official 12 fps x 2 s clip at 384p -> 7 latents
       (('1b', 7, 48, 84), ('3b', 7, 48, 84)),  # official T2V at 384p (spec 7.1)
+      # the CPU comparison with transformers' Chameleon (issue 19); none on accelerators
+      pytorch=(('demo', 8, 4), ('lumos1_vocab_small', 4, 3)) if backend == 'cpu' else (),
+  )
+
+
+GPU_IMPLS = ('blockwise', 'pallas_gpu', 'cudnn')
+
+
+def gpu_plan(quick: bool, backend: str) -> Plan:
+  """The GPU figures (`--gpu`, bench/gpu.sh): every GPU kernel in the attention sweep at 8k-32k
+  keys (the 1B layer's heads, bfloat16) and in the train step of the 1B layer shape at 384p (7
+  latent frames of 48x84), and one guided 384p video from the full 1B model ('auto' attention).
+  `quick`, or a backend without these kernels, keeps the sections at CPU shapes (for tests)."""
+  impls = GPU_IMPLS if backend == 'gpu' else ('blockwise',)
+  if quick or backend != 'gpu':
+    return Plan(
+        impls,
+        (256, 512),
+        (4, 2, 32),
+        1,
+        (('tiny', 2, 2),),
+        2,
+        (('tiny', 2, 2),),
+        (),
+        0,
+        impls,
+        attention_dtype='bfloat16',
+        sampling_impls=('auto',),
+    )
+  return Plan(
+      impls,
+      (8192, 16384, 32768),
+      (OFFICIAL_1B['num_heads'], OFFICIAL_1B['num_kv_heads'], OFFICIAL_1B['head_dim']),
+      3,
+      (('official_1b_384p', 1, 7),),
+      3,
+      (('official_1b_16layers_384p', 7, 50),),
+      (),
+      0,
+      impls,
+      attention_dtype='bfloat16',
+      sampling_impls=('auto',),
   )
 
 
@@ -250,35 +272,30 @@ def bench_attention(rec: Recorder, p: Plan) -> None:
     spans = jnp.asarray(layout.attention_spans(tokens, vocab))
     seg = jnp.asarray(layout.segment_ids(tokens, vocab))
     keys = jax.random.split(jax.random.key(length), 4)
-    q = jax.random.normal(keys[0], (1, length, n, d))
-    k = jax.random.normal(keys[1], (1, length, kv, d))
-    v = jax.random.normal(keys[2], (1, length, kv, d))
-    cotangent = jax.random.normal(keys[3], q.shape)
+    dtype = jnp.dtype(p.attention_dtype)
+    q = jax.random.normal(keys[0], (1, length, n, d), dtype)
+    k = jax.random.normal(keys[1], (1, length, kv, d), dtype)
+    v = jax.random.normal(keys[2], (1, length, kv, d), dtype)
+    cotangent = jax.random.normal(keys[3], q.shape, dtype)
     for impl in p.attention_impls:
 
       def loss(q, k, v, impl=impl):
         out = attention.attend(q, k, v, spans, seg, seg, impl=impl)
-        return jnp.sum(out * cotangent)
+        return jnp.sum((out * cotangent).astype(jnp.float32))
 
       fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))
-      extra = dict(seq_len=length, batch=1, heads=n, kv_heads=kv, head_dim=d, dtype='float32')
+      extra = dict(seq_len=length, batch=1, heads=n, kv_heads=kv, head_dim=d, dtype=dtype.name)
       try:
         compiled = fn.lower(q, k, v).compile()
-        mem = compiled.memory_analysis()
-        peak = (
-            mem.argument_size_in_bytes
-            + mem.output_size_in_bytes
-            + mem.temp_size_in_bytes
-            - mem.alias_size_in_bytes
-        )
+        mem = plan_lib.Memory.of(compiled)
         seconds = _median_time(lambda: compiled(q, k, v), p.reps)
       except Exception as e:  # pylint: disable=broad-except
         # e.g. dense running out of device memory at 32k: note it and go on.
         print(f'  attention/{impl} L={length}: {type(e).__name__}: {str(e)[:200]}', flush=True)
         continue
       rec.add(f'attention/{impl}', 'fwd_bwd_time_s', seconds, 's', **extra)
-      rec.add(f'attention/{impl}', 'peak_memory_bytes', peak, 'bytes', **extra)
-      rec.add(f'attention/{impl}', 'temp_memory_bytes', mem.temp_size_in_bytes, 'bytes', **extra)
+      rec.add(f'attention/{impl}', 'peak_memory_bytes', mem.peak, 'bytes', **extra)
+      rec.add(f'attention/{impl}', 'temp_memory_bytes', mem.temporaries, 'bytes', **extra)
 
 
 # -- train step -----------------------------------------------------------------------------------
@@ -305,19 +322,28 @@ def _base_config(model: str) -> tuple[config_lib.Config, tuple[int, int]]:
 
   'official_1b_2layers' keeps the demo vocabulary with 16x16-latent frames; 'official_1b_384p'
   has the official codebook (64,000 codes) and Cosmos geometry (one grid token = 4 latent rows,
-  MM-RoPE strides (4, 8, 8)) with 48x84-latent frames, i.e. 672x384 px.
+  MM-RoPE strides (4, 8, 8)) with 48x84-latent frames, i.e. 672x384 px;
+  'official_1b_16layers_384p' is the same with the recipe's 16 layers (the whole 1B decoder).
   """
   if model.startswith('official_1b'):
     raw = load_config('demo')
-    raw.model.update(OFFICIAL_1B, num_layers=2)
+    raw.model.update(OFFICIAL_1B, num_layers=16 if '16layers' in model else 2, scan_unroll=1)
     if jax.default_backend() != 'cpu':
       raw.model.update(dtype='bfloat16', remat_policy='full')  # as the official recipes
     config = config_lib.parse(raw)
-    if model == 'official_1b_384p':
+    if model.endswith('_384p'):
       vocab = vocab_lib.demo(codebook_size=64000, latent_per_grid=4, rope_strides=(4, 8, 8))
       model_config = dataclasses.replace(config.model, vocab_size=vocab.size)
       return dataclasses.replace(config, vocab=vocab, model=model_config), (48, 84)
     return config, (16, 16)
+  if model == 'lumos1_vocab_small':
+    raw = load_config('demo')
+    raw.vocab.update(preset='lumos1', codebook_size=0)
+    raw.model.update(
+        embed_dim=256, num_layers=4, num_heads=4, num_kv_heads=4, head_dim=64, mlp_dim=1024
+    )
+    raw.loss.chunk_size = 256  # LossConfig's default
+    return config_lib.parse(raw), (8, 8)
   config = config_lib.parse(load_config(model))
   side = config.data.height_width[0] // config.data.tokenizer.patch_size
   return config, (side, side)
@@ -331,7 +357,10 @@ def synthetic_batch(vocab, batch: int, frames: int, latents: tuple[int, int], se
   rng = np.random.default_rng(seed)
   items = []
   for _ in range(batch):
-    text = [vocab.byte_offset + c for c in rng.integers(97, 123, rng.integers(16, 48))]
+    if vocab.byte_offset is None:  # a BPE vocabulary (lumos1): ordinary text ids
+      text = list(rng.integers(10000, 20000, rng.integers(16, 48)))
+    else:
+      text = [vocab.byte_offset + c for c in rng.integers(97, 123, rng.integers(16, 48))]
     codes = [rng.integers(0, vocab.codebook_size, latents) for _ in range(frames)]
     items.append(layout.build_item(text, codes, vocab, duration=frames, fps=1))
   length = -(-max(len(i.tokens) for i in items) // 64) * 64
@@ -382,10 +411,11 @@ def bench_train(rec: Recorder, p: Plan) -> None:
         f'train/{model}', 'tokens_per_s', float(metrics['tokens']) / seconds, 'tokens/s', **extra
     )
     rec.add(f'train/{model}', 'compile_time_s', compile_s, 's', **extra)
-    flops = model_flops_per_token(mc, extra['seq_len'], vocab.codebook_size)
-    achieved = flops * float(metrics['tokens']) / seconds
+    model_flops = flops.ModelFlops.of(mc, vocab.codebook_size)
+    counts = (metrics['tokens'], metrics['num_targets'], metrics['attended_pairs'])
+    achieved = model_flops(*map(float, counts)) / seconds
     rec.add(f'train/{model}', 'model_flops_per_s', achieved, 'FLOP/s', **extra)
-    peak = peak_flops(jax.devices()[0], mc.dtype)
+    peak = flops.peak_flops(jax.devices()[0], mc.dtype)
     if peak:
       rec.add(f'train/{model}', 'mfu', achieved / peak, 'fraction', peak_flops=peak, **extra)
     del state
@@ -395,7 +425,8 @@ def bench_train(rec: Recorder, p: Plan) -> None:
 
 
 def bench_sampling(rec: Recorder, p: Plan) -> None:
-  for (model, frames, steps), impl in itertools.product(p.sampling, p.model_impls):
+  impls = p.model_impls if p.sampling_impls is None else p.sampling_impls
+  for (model, frames, steps), impl in itertools.product(p.sampling, impls):
     config, latents = _train_config(model, impl)
     vocab, mc = config.vocab, config.model
     sampler = sampling.Sampler(
@@ -463,16 +494,6 @@ def _cosmos(name: str, dtype: str):
   return tokenizer.CosmosTokenizer.from_state_dict(config, weights, jnp.dtype(dtype))
 
 
-def _memory(compiled) -> float:
-  mem = compiled.memory_analysis()
-  return (
-      mem.argument_size_in_bytes
-      + mem.output_size_in_bytes
-      + mem.temp_size_in_bytes
-      - mem.alias_size_in_bytes
-  )
-
-
 def bench_tokenizer(rec: Recorder, p: Plan) -> None:
   """Cosmos DV encode / decode time per RGB frame (random weights: the cost does not depend on
   them), and the compiled peak memory of larger clips without running them."""
@@ -500,14 +521,14 @@ def bench_tokenizer(rec: Recorder, p: Plan) -> None:
     rec.add(
         f'tokenizer/{name}',
         'encode_peak_bytes',
-        _memory(tok.compiled('encode', (1, frames, height, width, 3))),
+        plan_lib.Memory.of(tok.compiled('encode', (1, frames, height, width, 3))).peak,
         'bytes',
         **extra,
     )
     rec.add(
         f'tokenizer/{name}',
         'decode_peak_bytes',
-        _memory(tok.compiled('decode', (1, t, h, w))),
+        plan_lib.Memory.of(tok.compiled('decode', (1, t, h, w))).peak,
         'bytes',
         **extra,
     )
@@ -536,21 +557,19 @@ def bench_sampling_memory(rec: Recorder, p: Plan) -> None:
           param_dtype='bfloat16',
           attention_impl='auto',  # as the recipes: blockwise, linear in the keys
       )
-    abstract = nnx.eval_shape(lambda mc=mc: create_model(mc))
-    sampler = sampling.Sampler(abstract, vocab, sampling.SamplingConfig(steps=50, cfg_scale=15.0))
-    # A 256-token prompt (official prompts run to ~200 tokens); 10000 is an ordinary text id.
-    text = [10000] * 256 if vocab.byte_offset is None else [vocab.byte_offset] * 64
+    # A 256-token prompt (official prompts run to ~200 tokens).
+    text = plan_lib.prompt_ids(vocab, 256 if vocab.byte_offset is None else 64)
     request = sampling.Request(
         [text], num_frames=frames, height=rows, width=cols, duration=2, fps=12
     )
+    abstract = nnx.eval_shape(lambda mc=mc: create_model(mc))
     params = sum(math.prod(x.shape) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
     extra = dict(
         frames=frames, frame_latents=f'{rows}x{cols}', dtype=mc.dtype, params=int(params), batch=1
     )
-    for program, compiled in sampler.compiled(request).items():
-      rec.add(
-          f'sampling_memory/{name}', f'{program}_peak_bytes', _memory(compiled), 'bytes', **extra
-      )
+    config = sampling.SamplingConfig(steps=50, cfg_scale=15.0)
+    for program, memory in plan_lib.sampler_memory(vocab, mc, config, request).items():
+      rec.add(f'sampling_memory/{name}', f'{program}_peak_bytes', memory.peak, 'bytes', **extra)
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -562,6 +581,19 @@ def _fmt(value: float, unit: str) -> str:
   if unit == 's':
     return f'{value * 1e3:,.1f} ms' if value < 1 else f'{value:,.2f} s'
   return f'{value:,.0f} {unit}'
+
+
+def _fastest(by: dict, keys: Sequence[tuple], metric: str, what: str) -> str:
+  """'Fastest per <what>: <case> <impl>, ...': the choice `attention_impl='auto'` should make."""
+  best: dict[Any, tuple[float, str]] = {}
+  for key in keys:
+    name, length, impl = key
+    case = length if what == 'L' else name.split('/', 1)[1]
+    impl = impl or name.split('/', 1)[1]  # attention records name the implementation
+    value = by[key][metric]['value']
+    if case not in best or value < best[case][0]:
+      best[case] = (value, impl)
+  return f'Fastest per {what}: ' + ', '.join(f'{c} {i}' for c, (_, i) in best.items()) + '.'
 
 
 def render(records: Sequence[dict], command: str) -> str:
@@ -578,7 +610,7 @@ def render(records: Sequence[dict], command: str) -> str:
     r0 = by[attn[0]]['fwd_bwd_time_s']
     lines += [
         f'### Attention forward + backward ({r0["heads"]} query heads, {r0["kv_heads"]} KV '
-        f'heads, head_dim {r0["head_dim"]}, batch 1, float32)',
+        f'heads, head_dim {r0["head_dim"]}, batch 1, {r0["dtype"]})',
         '',
         '| implementation | L | fwd+bwd time | peak memory | temporaries |',
         '|---|---:|---:|---:|---:|',
@@ -591,7 +623,7 @@ def render(records: Sequence[dict], command: str) -> str:
           f'{_fmt(m["peak_memory_bytes"]["value"], "bytes")} | '
           f'{_fmt(m["temp_memory_bytes"]["value"], "bytes")} |'
       )
-    lines.append('')
+    lines += ['', _fastest(by, attn, 'fwd_bwd_time_s', 'L'), '']
   train = [k for k in by if k[0].startswith('train/')]
   if train:
     lines += [
@@ -612,7 +644,7 @@ def render(records: Sequence[dict], command: str) -> str:
           f'{m["model_flops_per_s"]["value"] / 1e12:.3f} | {mfu} | '
           f'{_fmt(m["compile_time_s"]["value"], "s")} |'
       )
-    lines.append('')
+    lines += ['', _fastest(by, train, 'step_time_s', 'model'), '']
   samp = [k for k in by if k[0].startswith('sampling/')]
   if samp:
     lines += [
@@ -670,6 +702,23 @@ def render(records: Sequence[dict], command: str) -> str:
           f'{_fmt(m["prefill_peak_bytes"]["value"], "bytes")} | {_fmt(r["value"], "bytes")} |'
       )
     lines.append('')
+  torch_rows = [k for k in by if k[0].startswith('pytorch/')]
+  if torch_rows:
+    lines += [
+        '### PyTorch side by side (transformers Chameleon train step, same shape and batch)',
+        '',
+        '| model | batch x L | PyTorch step | lumos-jax step | PyTorch / lumos-jax |',
+        '|---|---:|---:|---:|---:|',
+    ]
+    for key in torch_rows:
+      m = by[key]
+      r = m['torch_over_jax']
+      lines.append(
+          f'| {key[0].split("/", 1)[1]} | {r["batch"]} x {r["seq_len"]} | '
+          f'{_fmt(m["torch_step_time_s"]["value"], "s")} | '
+          f'{_fmt(m["jax_step_time_s"]["value"], "s")} | {r["value"]:.2f} |'
+      )
+    lines.append('')
   data = [k for k in by if k[0].startswith('data/')]
   if data:
     lines += ['### Data pipeline', '', '| config | batch | items/s |', '|---|---:|---:|']
@@ -695,6 +744,7 @@ def update_doc(path: pathlib.Path, body: str) -> None:
 def run(
     *,
     quick: bool = False,
+    gpu: bool = False,
     sections: Sequence[str] = SECTIONS,
     out: str | pathlib.Path | None = DEFAULT_OUT,
     doc: str | pathlib.Path | None = DEFAULT_DOC,
@@ -705,6 +755,7 @@ def run(
 
   Args:
     quick: tiny shapes and few repetitions (seconds; for tests).
+    gpu: the GPU figures (`gpu_plan`) instead of the default plan.
     sections: subset of SECTIONS.
     out: JSON output path (None: do not write).
     doc: markdown file whose bench block is replaced (None: do not write).
@@ -718,7 +769,7 @@ def run(
   if unknown:
     raise ValueError(f'unknown bench sections {sorted(unknown)}; expected a subset of {SECTIONS}')
   rec = Recorder()
-  p = plan(quick, jax.default_backend())
+  p = (gpu_plan if gpu else plan)(quick, jax.default_backend())
   print(f'bench on {rec.machine}', flush=True)
   data_root = None if data_root is None else pathlib.Path(data_root)
   runners = dict(
@@ -728,15 +779,16 @@ def run(
       data=functools.partial(bench_data, data_root=data_root),
       tokenizer=bench_tokenizer,
       sampling_memory=bench_sampling_memory,
+      pytorch=bench_torch.bench_pytorch,
   )
   for section in SECTIONS:
     if section in sections:
       print(f'[{section}]', flush=True)
       runners[section](rec, p)
-  if out is not None:
-    out = pathlib.Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rec.records, indent=1) + '\n')
+      if out is not None:  # after every section: a run stopped by a time limit keeps the rest
+        out = pathlib.Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rec.records, indent=1) + '\n')
   if doc is not None:
     command = command or 'python -m lumos_jax ' + ' '.join(['bench', *sys.argv[1:]])
     update_doc(pathlib.Path(doc), render(rec.records, command))
@@ -752,6 +804,12 @@ def main(argv: Sequence[str] | None = None) -> int:
   )
   parser.add_argument('--quick', action='store_true', help='tiny shapes, for smoke tests')
   parser.add_argument(
+      '--gpu',
+      action='store_true',
+      help='the GPU figures of bench/gpu.sh (attention sweep 8k-32k, 1B train step and sampling at '
+      '384p, per GPU kernel); at CPU shapes with --quick or without a GPU',
+  )
+  parser.add_argument(
       '--sections',
       default=','.join(SECTIONS),
       help=f'comma-separated subset of {",".join(SECTIONS)}',
@@ -764,6 +822,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   command = ' '.join([prog, *(sys.argv[1:] if argv is None else argv)])
   run(
       quick=args.quick,
+      gpu=args.gpu,
       sections=[s for s in args.sections.split(',') if s],
       out=args.out or None,
       doc=args.doc or None,

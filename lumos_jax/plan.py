@@ -269,7 +269,7 @@ def make_plan(
 ) -> Plan:
   """The plan of `config` on `config.mesh.shape` over this process's devices."""
   try:
-    mesh = parallel.make_mesh(config.mesh.shape)
+    mesh = parallel.make_mesh(config.mesh.shape, context=config.mesh.context)
   except ValueError as e:
     raise UserError(f'config.mesh.shape: {e}') from None
   shapes = batch_shapes(config, frames, resolution)

@@ -1,17 +1,15 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
-"""`lumos_jax.bench`: quick mode runs every section with records that follow the schema; FLOP
-counts, chip peaks, the 384p model geometry and skipping a failing model."""
+"""`lumos_jax.bench`: quick mode runs every section with records that follow the schema; the 384p
+model geometry and skipping a failing model (FLOP counts and chip peaks: flops_test.py)."""
 
 import json
+import subprocess
+import sys
 
-import jax
 import numpy as np
 import pytest
-from flax import nnx
 
-from lumos_jax import bench, layout
-from lumos_jax.model import config as model_config_lib
-from lumos_jax.model import create_model
+from lumos_jax import bench, layout, testing
 from lumos_jax.train import step as step_lib
 
 REQUIRED = {'name': str, 'metric': str, 'value': float, 'unit': str, 'machine': str, 'date': str}
@@ -72,33 +70,30 @@ def test_unknown_section_is_an_error():
     bench.run(quick=True, sections=('attention', 'gpu'), out=None, doc=None)
 
 
-def test_model_flops_per_token_by_hand():
-  mc = model_config_lib.ModelConfig(
-      vocab_size=1000,
-      embed_dim=64,
-      num_layers=2,
-      num_heads=4,
-      num_kv_heads=2,
-      head_dim=32,
-      mlp_dim=128,
+def test_the_gpu_script_runs_its_sections_at_cpu_shapes(tmp_path):
+  env = dict(
+      testing.subprocess_env(),
+      OUT=str(tmp_path),
+      BENCH_FLAGS='--quick',
+      WHEELS_DIR=str(tmp_path / 'no_wheels'),
+      PYTHON=sys.executable,
   )
-  # Per layer: q 64x128 + o 128x64 + k, v 64x64 each + SwiGLU 3 x 64x128 = 49,152 weights;
-  # 2 layers + LM head visual columns 64 x 100 = 104,704; attention 12 x 2 x 4 x 32 x 256.
-  assert bench.model_flops_per_token(mc, 256, 100) == 6 * 104_704 + 12 * 2 * 4 * 32 * 256
-  # The 6N part matches a parameter count of the decoder layers from the model itself.
-  layers = nnx.state(create_model(mc).layers, nnx.Param)
-  norms = sum(x.size for p, x in nnx.to_flat_state(layers) if 'norm' in '/'.join(map(str, p)))
-  weights = sum(x.size for x in jax.tree.leaves(layers)) - norms
-  assert bench.model_flops_per_token(mc, 0, 0) == 6 * weights
+  subprocess.run(['bash', 'bench/gpu.sh'], cwd=testing.REPO, env=env, check=True, timeout=600)
+  records = json.loads((tmp_path / 'gpu.json').read_text())
+  kinds = {(r['name'], r.get('attention_impl'), r.get('dtype')) for r in records}
+  assert ('attention/blockwise', None, 'bfloat16') in kinds  # the kernels' dtype on GPU
+  assert ('train/tiny', 'blockwise', 'float32') in kinds
+  assert ('sampling/tiny', 'auto', None) in kinds  # sampling as users get it
+  doc = (tmp_path / 'benchmarks_gpu.md').read_text()
+  assert 'Fastest per L: 256 blockwise, 512 blockwise.' in doc
+  assert 'Fastest per model: tiny blockwise.' in doc
+  assert (tmp_path / 'log.txt').exists()
 
 
-def test_peak_flops_only_for_known_chips_in_bfloat16():
-  class Device:
-    device_kind = 'NVIDIA H100 80GB HBM3'
-
-  assert bench.peak_flops(Device(), 'bfloat16') == 989e12
-  assert bench.peak_flops(Device(), 'float32') is None
-  assert bench.peak_flops(jax.devices('cpu')[0], 'bfloat16') is None
+def test_the_full_1b_model_at_384p_for_gpu_sampling():
+  config, latents = bench._base_config('official_1b_16layers_384p')
+  assert config.model.num_layers == 16 and config.model.embed_dim == 2048
+  assert latents == (48, 84) and config.vocab.codebook_size == 64000
 
 
 def test_official_384p_model_has_the_official_geometry():
@@ -126,10 +121,3 @@ def test_a_train_model_that_fails_is_reported_and_skipped(monkeypatch, capsys):
   bench.bench_train(recorder, bench.plan(True, 'cpu'))
   assert recorder.records == []
   assert 'train/tiny dense: RuntimeError: RESOURCE_EXHAUSTED' in capsys.readouterr().out
-
-
-def test_the_most_specific_chip_name_wins():
-  class Device:
-    device_kind = 'NVIDIA H100 PCIe'
-
-  assert bench.peak_flops(Device(), 'bfloat16') == 756e12

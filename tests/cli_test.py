@@ -35,14 +35,23 @@ def test_help_lists_the_flags():
 
 def test_usage_errors():
   proc = _cli('fly', TINY)
-  assert (
-      proc.returncode != 0
-      and 'usage: python -m lumos_jax {prepare|train|sample|eval}' in proc.stderr
-  )
+  usage = next(line for line in proc.stderr.splitlines() if line.startswith('usage:'))
+  assert proc.returncode != 0 and usage.startswith('usage: python -m lumos_jax {prepare|train|')
+  assert {'sample', 'eval', 'plan'} <= set(usage.split('{')[1].split('}')[0].split('|'))
   proc = _cli('train', TINY)
   assert proc.returncode != 0 and 'train needs --workdir' in proc.stderr
   proc = _cli('train', TINY, '--workdir=/tmp/never', '--config.train.num_stepz=3')
   assert proc.returncode != 0 and 'num_stepz' in proc.stderr  # the config is locked
+
+
+def test_plan_errors_are_one_line():
+  proc = _cli('plan', TINY, '--devices=0')
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1] == (
+      'error: --devices=0: expected a positive number of devices'
+  )
+  proc = _cli('plan', TINY, '--resolution=64')
+  assert proc.returncode == 2 and "--resolution='64': expected WxH" in proc.stderr
 
 
 def test_sigterm_checkpoints_and_exits_zero(tmp_path):

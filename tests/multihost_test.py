@@ -1,6 +1,7 @@
 # Copyright 2026 The lumos-jax Authors. Licensed under the Apache License, Version 2.0.
 """Multi-process training: `parallel.initialize_distributed` decisions, and a real run of
-2 local processes x 2 CPU devices (gloo collectives, launch/local_multiprocess.sh), stopped by
+2 local processes x 2 CPU devices (gloo collectives, launch/local_multiprocess.sh; FSDP x context
+parallelism, so parameters and each sequence are split over devices of both processes), stopped by
 SIGTERM (both processes agree on a step, checkpoint it and exit 0), against 1 process x 4
 devices; the 2-process checkpoint then restores in a single process.
 
@@ -31,7 +32,9 @@ SETTINGS = {
     'train.eval_every': 0,
     'checkpoint.every_steps': 1000,
     'train.progress_bar': False,
-    'mesh.shape': '(2,2,1)',
+    # FSDP x context parallelism over the 4 devices of the 2 processes
+    'mesh.shape': '(1,2,1)',
+    'mesh.context': 2,
 }
 LOSS_ATOL = 2e-6  # a few float32 ulps at losses ~4 (gloo vs in-process all-reduce order)
 PARAM_ATOL = 1e-6
@@ -168,7 +171,7 @@ def test_two_processes_match_one_and_restore_in_one(tmp_path):
   overrides = {
       **SETTINGS,
       'train.num_steps': steps,
-      'mesh.shape': (2, 2, 1),
+      'mesh.shape': (1, 2, 1),
       'data.dir': str(tmp_path / 'data'),
   }
   script = _SINGLE_PROCESS.format(

@@ -40,6 +40,7 @@ def get_config() -> mlc.ConfigDict:
   c.model.dtype = 'float32'  # compute dtype: float32 | bfloat16 | float16
   c.model.param_dtype = 'float32'  # storage dtype of the parameters
   c.model.remat_policy = 'none'  # activation checkpointing: none | full | dots | dots_no_batch
+  c.model.scan_unroll = 1  # layers per layer-scan iteration (num_layers: straight-line code)
   c.model.attention_impl = 'dense'  # dense | blockwise | pallas_gpu | splash_tpu | cudnn | auto
   c.model.attention_mask = 'frame_causal'  # 'frame_causal' (official) | 'causal' (ablation)
   c.model.init_std = 0.02  # std of the normal initialiser of embeddings and kernels
@@ -68,8 +69,10 @@ def get_config() -> mlc.ConfigDict:
   c.data.user = mlc.ConfigDict()  # source='user': a folder of mp4/png files and captions
   c.data.user.root = ''  # the folder
   c.data.user.captions = 'captions.jsonl'  # its caption file (docs/data.md)
+  c.data.user.crop_target = 0  # 0: crop to data.size; 352 (256p) / 528 (384p): official crops
   c.data.num_shards = 1  # ArrayRecord shards per split (0: TFDS decides)
   c.data.on_bad_item = 'error'  # unreadable / invalid items: 'error' | 'skip' (counted, logged)
+  c.data.commit_every = 256  # prepare: items per committed part; a killed prepare redoes fewer
   c.data.batch_size = 8  # global batch (split over processes)
   c.data.fps_duration = ((4, 1),)  # (fps, duration) choices, one per batch; fps divides data.fps
   c.data.masking_modes = ('text_to_video',)  # and/or 'video_next_frame' (spec 6.1)
@@ -80,7 +83,7 @@ def get_config() -> mlc.ConfigDict:
   c.data.length_buckets = (192, 256, 384)  # padded lengths; one compiled step per bucket
   c.data.prompt_template = '{caption}'  # or a template with {caption} {frames} {fps} ...
   c.data.shuffle = True  # shuffle items every epoch
-  c.data.read_threads = 2  # grain read threads per process
+  c.data.read_threads = 2  # grain read threads per process; prepare: media decoding threads
   c.data.prefetch = 2  # batches prepared ahead (0: none)
 
   c.ardf = mlc.ConfigDict()  # training masks (spec 6.3-6.5)
@@ -114,6 +117,7 @@ def get_config() -> mlc.ConfigDict:
   c.train.max_nonfinite_in_a_row = 10  # skipped non-finite updates in a row before save-and-stop
   c.train.progress_bar = True  # tqdm bar on terminals
   c.train.profile_steps = ()  # (first, last): jax.profiler trace of these steps to WORKDIR/profile
+  c.train.init_from = ''  # fine-tune: run dir whose params start step 0 (WORKDIR's ckpt wins)
 
   c.checkpoint = mlc.ConfigDict()
   c.checkpoint.every_steps = 500  # save period (and at the end, and on preemption)
@@ -122,6 +126,9 @@ def get_config() -> mlc.ConfigDict:
 
   c.mesh = mlc.ConfigDict()
   c.mesh.shape = (-1, 1, 1)  # (data, fsdp, tensor) devices; one -1 = fill
+  # context parallelism: devices splitting each sequence (keys/values gathered); the devices are
+  # context x prod(shape), and data.length_buckets must be multiples of it
+  c.mesh.context = 1
 
   c.sample = mlc.ConfigDict()  # sampling (spec 7.1) and the held-out adherence evaluation
   c.sample.steps = 50  # MaskGIT steps per frame (official: 50)

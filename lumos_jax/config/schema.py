@@ -42,10 +42,13 @@ class VocabConfig:
 @dataclasses.dataclass(frozen=True)
 class MeshConfig:
   shape: tuple[int, int, int]
+  context: int
 
   def __post_init__(self):
     if self.shape.count(-1) > 1 or any(s == 0 or s < -1 for s in self.shape):
       raise ValueError(f'mesh.shape={self.shape}: expected positive sizes and at most one -1')
+    if self.context < 1:
+      raise ValueError(f'mesh.context={self.context}: expected a positive int')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,4 +254,10 @@ def parse(config: Any) -> Config:
       if name not in ('vocab', 'model')
   }
   model = _build(ModelConfig, raw['model'], 'config.model', vocab_size=vocab.size)
+  context, buckets = sections['mesh'].context, sections['data'].length_buckets
+  if any(b % context for b in buckets):
+    raise ConfigError(
+        f'config.data.length_buckets={tuple(buckets)}: with config.mesh.context={context} '
+        'every bucket must be a multiple of it (each sequence is split into that many pieces)'
+    )
   return Config(seed=seed, vocab=vocab, model=model, raw=raw, **sections)

@@ -12,7 +12,10 @@ Resume order (decided in `_restore_or_init` and nowhere else):
   1. the newest checkpoint in WORKDIR/checkpoints that restores: params, optimizer state, step,
      RNG key and data iterator position (a newer one that fails to restore is logged and skipped;
      unfinished saves were never committed and are ignored);
-  2. otherwise a fresh initialisation from `config.seed`.
+  2. otherwise, with `train.init_from=RUN` (fine-tuning), the parameters of RUN's latest
+     checkpoint (a converted release or any earlier run; lumos_jax/train/init_from.py) with a
+     fresh optimizer at step 0; once this run has saved a checkpoint, 1 wins and RUN is not read;
+  3. otherwise a fresh initialisation from `config.seed`.
 Because the AR-DF masks come from fold_in(rng, step) and the data iterator resumes where it
 stopped, a resumed run produces the same losses and parameters as an uninterrupted one.
 
@@ -39,8 +42,9 @@ from jax.sharding import NamedSharding
 
 from lumos_jax import checkpoint as checkpoint_lib
 from lumos_jax import config as config_lib
-from lumos_jax import parallel, run_dir
+from lumos_jax import flops, parallel, run_dir
 from lumos_jax.train import hooks as hooks_lib
+from lumos_jax.train import init_from
 from lumos_jax.train import metrics as metrics_lib
 from lumos_jax.train.state import abstract_train_state, create_train_state
 from lumos_jax.train.step import StepSettings, compile_eval_step, compile_train_step
@@ -181,6 +185,24 @@ def _restore_or_init(
     )
     _log_config_changes(restored.config, config.raw)
     return restored.state, shardings, int(restored.step)
+  if config.train.init_from:
+    state, source_step = init_from.init_state(
+        config.train.init_from,
+        settings.model,
+        config.vocab,
+        settings.tx,
+        config.seed,
+        abstract,
+        shardings,
+    )
+    logging.info(
+        'no checkpoint in %s: parameters from step %d of %s (train.init_from), fresh optimizer, '
+        'step 0',
+        checkpointer.directory,
+        source_step,
+        config.train.init_from,
+    )
+    return state, shardings, 0
   logging.info(
       'no checkpoint in %s: initialising from seed %d', checkpointer.directory, config.seed
   )
@@ -261,7 +283,7 @@ def run(
   tc, cc = config.train, config.checkpoint
 
   settings = StepSettings.create(config)
-  mesh = parallel.make_mesh(config.mesh.shape)
+  mesh = parallel.make_mesh(config.mesh.shape, context=config.mesh.context)
   logging.info(
       'mesh %s over %d devices in %d process(es)', dict(mesh.shape), mesh.size, jax.process_count()
   )
@@ -289,7 +311,15 @@ def run(
       progress_bar=tc.progress_bar,
   )
   guard = hooks_lib.NonFiniteGuard(tc.max_nonfinite_in_a_row)
-  log = hooks_lib.LogMetrics(writer, tc.log_every, tc.num_steps, config.loss.max_frames)
+  peak = flops.peak_flops(jax.devices()[0], config.model.dtype)  # per chip; None: unknown (CPU)
+  log = hooks_lib.LogMetrics(
+      writer,
+      tc.log_every,
+      tc.num_steps,
+      config.loss.max_frames,
+      flops.ModelFlops.of(config.model, config.vocab.codebook_size),
+      None if peak is None else peak * mesh.size,
+  )
   all_hooks: list[hooks_lib.Hook] = []
   if tc.eval_every:
     eval_step = compile_eval_step(settings, mesh, shardings)
