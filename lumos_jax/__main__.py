@@ -140,12 +140,10 @@ def _prepare(config) -> int:
   return 0
 
 
-def _train(config) -> int:
+def _initialize_distributed() -> None:
+  """jax.distributed from the multi-process flags (or the cluster's environment), if any."""
   from lumos_jax import parallel  # pylint: disable=g-import-not-at-top
 
-  if not _WORKDIR.value:
-    raise app.UsageError('train needs --workdir=DIR')
-  config = _parse(config)
   ids = _LOCAL_DEVICE_IDS.value
   parallel.initialize_distributed(
       _DISTRIBUTED.value,
@@ -154,6 +152,14 @@ def _train(config) -> int:
       _PROCESS_ID.value,
       None if ids is None else [int(i) for i in ids],
   )
+
+
+def _train(config) -> int:
+
+  if not _WORKDIR.value:
+    raise app.UsageError('train needs --workdir=DIR')
+  config = _parse(config)
+  _initialize_distributed()
   from lumos_jax.train import loop  # pylint: disable=g-import-not-at-top
 
   try:
@@ -224,7 +230,7 @@ def _sample_prompts(config) -> int:
   """sample --prompts=FILE: every sample of the file into --out, in --layout."""
   import tqdm  # pylint: disable=g-import-not-at-top
 
-  from lumos_jax import batch_sampling, official, parallel  # pylint: disable=g-import-not-at-top
+  from lumos_jax import batch_sampling, official  # pylint: disable=g-import-not-at-top
   from lumos_jax import layout  # pylint: disable=g-import-not-at-top
   from lumos_jax import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
   from lumos_jax.evaluation import prompt_sets  # pylint: disable=g-import-not-at-top
@@ -234,14 +240,7 @@ def _sample_prompts(config) -> int:
   if _IMAGE.value:
     raise app.UsageError('--image is for one --prompt; I2V prompt files use --layout=vbench_i2v')
   part = batch_sampling.parse_part(_PART.value)
-  ids = _LOCAL_DEVICE_IDS.value
-  parallel.initialize_distributed(
-      _DISTRIBUTED.value,
-      _COORDINATOR.value,
-      _NUM_PROCESSES.value,
-      _PROCESS_ID.value,
-      None if ids is None else [int(i) for i in ids],
-  )
+  _initialize_distributed()
   inference, run = _load_run(config)
   data = run.config.data
   fps, duration = data.fps_duration[0]
